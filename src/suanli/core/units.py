@@ -85,7 +85,7 @@ def parse_duration(value: str | int | float, field: str = "duration") -> float:
 
 
 def parse_accelerators(value: object, field: str = "resources.accelerators") -> dict[str, int]:
-    """{name: count} from "A100:8", "A100", {"A100": 8} or None. Names are not checked here (the catalog does)."""
+    """{name: count} from "A100:8", "A100", {"A100": 8} or None; the catalog checks the names."""
     allowed = 'must be NAME, "NAME:COUNT" or {NAME: COUNT} with a whole COUNT >= 1'
     if value is None or value == {} or value == "":
         return {}
