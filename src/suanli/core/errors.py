@@ -33,7 +33,7 @@ class BadInput(SuanliError):
         self.source = source
         where = f"{source}: " if source else ""
         shown = value if isinstance(value, str | int | float) else repr(value)
-        text = f"{where}{field}={shown!s}: {allowed}"
+        text = f"{where}{field}: {allowed}" if shown == "" else f"{where}{field}={shown!s}: {allowed}"
         if hint:
             text += f" ({hint})"
         super().__init__(text)

@@ -50,18 +50,15 @@ def _split(value: str, field: str, allowed: str) -> tuple[float, str]:
 
 
 def parse_bytes(value: str | int | float, field: str = "memory") -> int:
-    """Bytes from "16GB", "512MiB", "32+" (SkyPilot's "at least"; a bare number means GB) or a number of GB.
-
-    A bare number is read as gigabytes because that is how SkyPilot task files write memory.
-    """
+    """Bytes from "16GB", "512MiB" or a bare number, read as GiB as SkyPilot task files write memory."""
     allowed = 'must be a positive size such as 16, "16GB" or "512MiB"'
     if isinstance(value, bool):
         raise BadInput(field, value, allowed)
     if isinstance(value, int | float):
-        number, unit = float(value), "gb"
+        number, unit = float(value), "gib"
     else:
         number, unit = _split(str(value), field, allowed)
-        unit = unit or "gb"
+        unit = unit or "gib"
     if unit not in _BYTE_UNITS:
         raise BadInput(field, value, allowed)
     result = int(number * _BYTE_UNITS[unit])

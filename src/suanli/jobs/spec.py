@@ -1,0 +1,234 @@
+"""The job spec: what a user writes in job.yaml. A SkyPilot task file's common fields load unchanged.
+
+Validation happens here, once, with errors that name the field, the value, what is allowed and
+(from the YAML) the line, so nothing invalid reaches the store.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from suanli.catalog.accelerators import canonical_accelerator
+from suanli.core.errors import BadInput, did_you_mean
+from suanli.core.resources import Resources
+from suanli.core.units import parse_accelerators, parse_bytes
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, populate_by_name=True)
+
+
+class ResourcesSpec(_Strict):
+    """Per node. `cpus: 4+` and `memory: 32+` are SkyPilot's "at least"; we reserve that amount."""
+
+    cpus: float = 1.0
+    memory_bytes: int = Field(0, alias="memory")
+    accelerators: dict[str, int] = Field(default_factory=dict)
+    # SkyPilot placement fields: kept for the planner, not used by the local pool.
+    cloud: str | None = None
+    infra: str | None = None
+    region: str | None = None
+    zone: str | None = None
+    instance_type: str | None = None
+    use_spot: bool = False
+    disk_size: int | None = None
+    disk_tier: str | None = None
+    image_id: str | None = None
+    ports: int | str | list[int | str] | None = None
+    accelerator_args: dict[str, Any] | None = None
+    job_recovery: str | dict[str, Any] | None = None
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus(cls, v: object) -> float:
+        allowed = 'must be a number of CPUs > 0, such as 2, 0.5 or "4+"'
+        raw = v.rstrip().rstrip("+") if isinstance(v, str) else v
+        try:
+            n = float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise BadInput("resources.cpus", v, allowed) from None
+        if isinstance(v, bool) or not n > 0:
+            raise BadInput("resources.cpus", v, allowed)
+        return n
+
+    @field_validator("memory_bytes", mode="before")
+    @classmethod
+    def _memory(cls, v: object) -> int:
+        if v is None:
+            return 0
+        if isinstance(v, str):
+            v = v.rstrip().rstrip("+")
+        return parse_bytes(v, "resources.memory")  # type: ignore[arg-type]
+
+    @field_validator("accelerators", mode="before")
+    @classmethod
+    def _accelerators(cls, v: object) -> dict[str, int]:
+        parsed = parse_accelerators(v)
+        return {canonical_accelerator(name): n for name, n in parsed.items()}
+
+    def to_resources(self) -> Resources:
+        return Resources(cpus=self.cpus, memory_bytes=self.memory_bytes, accelerators=dict(self.accelerators))
+
+
+class JobSpec(_Strict):
+    """A job. Paths are resolved against the directory of the YAML file that defined them."""
+
+    name: str = "job"
+    run: str
+    setup: str | None = None
+    workdir: str | None = None
+    envs: dict[str, str] = Field(default_factory=dict)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    num_nodes: int = Field(1, ge=1)
+    num_workers: int = Field(1, ge=1, description="processes per node; each gets RANK/WORLD_SIZE")
+    priority: int = 0
+    retries: int = Field(0, ge=0)
+    user: str = Field(default_factory=lambda: os.environ.get("SUANLI_USER") or getpass.getuser())
+    labels: dict[str, str] = Field(default_factory=dict)
+    backend: Literal["local"] = "local"
+    workload: dict[str, Any] | None = None
+
+    @field_validator("envs", mode="before")
+    @classmethod
+    def _envs(cls, v: object) -> dict[str, str]:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise BadInput("envs", v, "must be a mapping of NAME: value")
+        out = {}
+        for key, value in v.items():
+            if value is None:
+                raise BadInput(f"envs.{key}", "null", "needs a value (give it with --env KEY=VALUE)")
+            out[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, v: object) -> dict[str, str]:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise BadInput("labels", v, "must be a mapping of key: value")
+        return {str(k): str(x) for k, x in v.items()}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise BadInput("name", v, "must not be empty")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _run_not_empty(self) -> JobSpec:
+        if not self.run.strip():
+            raise BadInput("run", self.run, "must be a shell command")
+        return self
+
+    @property
+    def world_size(self) -> int:
+        return self.num_nodes * self.num_workers
+
+
+def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Line number (1-based) of every mapping key in the YAML, by path, for error messages."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, str(key.value))
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+_ALIASES = {"memory_bytes": "memory"}
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _from_validation_error(err: ValidationError) -> BadInput:
+    first = err.errors()[0]
+    loc = tuple(_ALIASES.get(str(p), str(p)) for p in first["loc"])
+    field = ".".join(loc) or "spec"
+    if first["type"] == "extra_forbidden":
+        model: type[BaseModel] = ResourcesSpec if loc[:1] == ("resources",) and len(loc) == 2 else JobSpec
+        hint = did_you_mean(loc[-1], _field_names(model))
+        known = ", ".join(_field_names(model))
+        return BadInput(field, first.get("input"), "is not a known field", hint=hint or f"known: {known}")
+    if first["type"] == "missing":
+        return BadInput(field, "(missing)", "is required")
+    message = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    return BadInput(field, first.get("input"), message)
+
+
+def _with_line(err: BadInput, source: str, lines: dict[tuple[str, ...], int]) -> BadInput:
+    path = tuple(err.field.split("."))
+    while path and path not in lines:
+        path = path[:-1]
+    where = f"{source}:{lines[path]}" if path else source
+    return BadInput(err.field, err.value, err.allowed, hint=err.hint, source=where)
+
+
+def parse_spec(data: object, *, base_dir: Path | None = None, source: str = "spec") -> JobSpec:
+    """A JobSpec from already-parsed data; resolves and checks `workdir` against `base_dir`."""
+    if not isinstance(data, dict):
+        allowed = "must be a mapping with at least a `run:` field"
+        raise BadInput("spec", type(data).__name__, allowed, source=source)
+    try:
+        spec = JobSpec.model_validate(data)
+    except ValidationError as e:
+        raise _from_validation_error(e) from None
+    base = base_dir or Path.cwd()
+    if spec.workdir is not None:
+        workdir = (base / os.path.expanduser(spec.workdir)).resolve()
+        if not workdir.is_dir():
+            hint = f"looked in {workdir}"
+            raise BadInput("workdir", spec.workdir, "must be an existing directory", hint=hint)
+    else:
+        workdir = base.resolve()
+    return spec.model_copy(update={"workdir": str(workdir)})
+
+
+def load_spec(path: str | Path, *, env_overrides: dict[str, str] | None = None) -> JobSpec:
+    """Read and validate a job YAML file. Errors carry the file and line."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BadInput("job file", source, "does not exist") from None
+    except (IsADirectoryError, PermissionError) as e:
+        raise BadInput("job file", source, f"cannot be read ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise BadInput("yaml", "", f"not valid YAML: {problem}", source=where) from None
+    if isinstance(data, dict) and "name" not in data:
+        data["name"] = path.stem
+    if env_overrides and isinstance(data, dict):
+        data["envs"] = {**(data.get("envs") or {}), **env_overrides}
+    try:
+        return parse_spec(data, base_dir=path.parent, source=source)
+    except BadInput as e:
+        if e.source and e.source != "spec":
+            raise
+        raise _with_line(e, source, _yaml_lines(text)) from None
