@@ -1,0 +1,158 @@
+"""The library API behind the CLI: submit, watch, cancel and inspect jobs on the pool.
+
+from suanli import Client
+client = Client()                       # SQLite under SUANLI_HOME, or SUANLI_DB_URL
+job_id = client.submit("examples/digits/job.yaml")
+record = client.wait(job_id)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from suanli.core.errors import BadInput, SuanliError
+from suanli.jobs.spec import JobSpec, load_spec
+from suanli.jobs.states import JobState
+from suanli.run import agent as agent_mod
+from suanli.run.pool import check_fits_pool, discover_local_node
+from suanli.store.records import EventRecord, JobRecord, NodeRecord
+from suanli.store.store import Store
+
+POLL_SECONDS = 0.05
+
+
+class Client:
+    """One connection to suanli's state; starts the local agent when a call needs it."""
+
+    def __init__(self, db: str | None = None, *, start_agent: bool = True) -> None:
+        self.store = Store(db)
+        self.start_agent = start_agent
+        self._pool_checked_at = 0.0
+        self._nodes: list[NodeRecord] = []
+
+    # ---- submitting ---------------------------------------------------------------------------
+
+    def load(self, spec: JobSpec | str | Path, env: dict[str, str] | None = None) -> JobSpec:
+        if isinstance(spec, JobSpec):
+            return spec.model_copy(update={"envs": {**spec.envs, **env}}) if env else spec
+        return load_spec(spec, env_overrides=env)
+
+    def pool(self) -> list[NodeRecord]:
+        """The pool's nodes; registers this machine first if it is not yet a node."""
+        if time.monotonic() - self._pool_checked_at < 2.0 and self._nodes:
+            return self._nodes
+        nodes = self.store.nodes()
+        if not nodes:
+            n = discover_local_node()
+            self.store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
+            nodes = self.store.nodes()
+        self._nodes, self._pool_checked_at = nodes, time.monotonic()
+        return nodes
+
+    def submit(self, spec: JobSpec | str | Path, env: dict[str, str] | None = None) -> int:
+        """Validate, store as PENDING and wake the agent. Returns the job id at once."""
+        return self.submit_many([self.load(spec, env)])[0]
+
+    def submit_many(self, specs: Sequence[JobSpec]) -> list[int]:
+        """Submit several jobs in one transaction (all or none)."""
+        nodes = self.pool()
+        for spec in specs:
+            check_fits_pool(spec, nodes)
+        ids = self.store.submit_many(specs)
+        self.wake()
+        return ids
+
+    def wake(self) -> None:
+        if self.start_agent:
+            agent_mod.nudge(agent_mod.ensure_agent(self.store.url))
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> JobRecord:
+        return self.store.get(job_id)
+
+    def jobs(self, *, all: bool = False, user: str | None = None, limit: int = 50) -> list[JobRecord]:
+        """Recent jobs; without `all`, only those not yet finished plus the last few finished."""
+        jobs = self.store.list_jobs(user=user, limit=limit, with_attempts=True)
+        return (
+            jobs if all else [j for j in jobs if not j.is_terminal] + [j for j in jobs if j.is_terminal][:10]
+        )
+
+    def nodes(self) -> list[NodeRecord]:
+        return self.pool()
+
+    def events(self, job_id: int) -> list[EventRecord]:
+        self.store.get(job_id)
+        return self.store.events(job_id)
+
+    def metric_history(self, job_id: int) -> list[dict]:
+        return self.store.metric_history(job_id)
+
+    # ---- acting -------------------------------------------------------------------------------
+
+    def cancel(self, job_id: int, *, wait: bool = True, timeout_s: float = 60.0) -> JobRecord:
+        """Cancel a job; waits (by default) until its processes are gone."""
+        state = self.store.request_cancel(job_id)
+        if state is JobState.RUNNING:
+            self.wake()
+            if wait:
+                return self.wait(job_id, timeout_s=timeout_s)
+        return self.store.get(job_id)
+
+    def wait(self, job_id: int, *, timeout_s: float | None = None) -> JobRecord:
+        """Block until the job reaches a terminal state."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            record = self.store.get(job_id)
+            if record.is_terminal:
+                return record
+            if deadline is not None and time.monotonic() > deadline:
+                raise SuanliError(f"job {job_id} is still {record.state} after {timeout_s:.0f} s")
+            time.sleep(POLL_SECONDS * 2)
+
+    def follow(self, job_id: int, attempt: int | None = None, *, follow: bool = True) -> Iterator[str]:
+        """The job's log text as it grows; with `follow`, until the job ends (across retries).
+
+        A specific `attempt` shows only that attempt's log.
+        """
+        record = self.store.get(job_id)
+        if attempt is not None and not any(a.number == attempt for a in record.attempts):
+            numbers = ", ".join(str(a.number) for a in record.attempts) or "none yet"
+            raise BadInput("attempt", attempt, f"job {job_id} has attempts: {numbers}")
+        current = attempt or (record.last_attempt.number if record.last_attempt else None)
+        offset = 0
+        while True:
+            record = self.store.get(job_id)
+            if current is None and record.attempts:
+                current = record.attempts[0].number if attempt is None else attempt
+            chunk = ""
+            if current is not None:
+                path = Path(next(a for a in record.attempts if a.number == current).log_path)
+                try:
+                    with path.open("rb") as f:
+                        f.seek(offset)
+                        data = f.read()
+                    offset += len(data)
+                    chunk = data.decode(errors="replace")
+                except FileNotFoundError:
+                    pass
+            if chunk:
+                yield chunk
+                continue
+            if not follow:
+                return
+            latest = record.last_attempt
+            attempt_over = latest is None or latest.number != current or latest.ended_at is not None
+            if attempt is None and latest is not None and current is not None and latest.number > current:
+                current, offset = latest.number, 0
+                yield f"--- attempt {current} ---\n"
+                continue
+            if attempt_over and (record.is_terminal or attempt is not None):
+                return
+            time.sleep(POLL_SECONDS)
+
+
+def client(db: str | None = None) -> Client:
+    return Client(db)

@@ -1,0 +1,120 @@
+"""The main flow in one place: a job goes through these stages, in order.
+
+    SCHEDULE  validate the job against the pool and queue it (the agent's policy places it)
+    RUN       the agent starts it; we wait for it to start and stream its log
+    RECORD    wait for the end and return the stored record: status, attempts, metrics
+
+`dry_run=True` stops before RUN and stores nothing: it returns what the scheduler would decide now and
+the exact launch request. The estimator and planner stages are added in front of SCHEDULE.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from suanli.api import Client
+from suanli.jobs.spec import JobSpec
+from suanli.run.agent import job_request
+from suanli.run.local import LocalExecutor
+from suanli.run.pool import check_fits_pool
+from suanli.schedule.policies import get_policy
+from suanli.schedule.policy import ClusterState, NodeState
+from suanli.store.records import JobRecord
+
+
+class Stage(Enum):
+    SCHEDULE = 1
+    RUN = 2
+    RECORD = 3
+
+
+@dataclass
+class FlowResult:
+    job_id: int | None = None
+    record: JobRecord | None = None
+    dry_run: dict[str, Any] | None = None
+    stages: list[Stage] = field(default_factory=list)
+
+
+def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
+    """What SCHEDULE and RUN would do now, without storing or starting anything."""
+    nodes = client.pool()
+    check_fits_pool(spec, nodes)
+    cluster = ClusterState(
+        [
+            NodeState(
+                n.name, n.gpus, n.cpus, n.memory_bytes, n.accelerator,
+                n.gpus - n.used_gpus, n.cpus - n.used_cpus, n.memory_bytes - n.used_memory_bytes,
+            )
+            for n in nodes
+        ]
+    )  # fmt: skip
+    job = JobRecord(
+        id=0, name=spec.name, user=spec.user, state="PENDING", priority=spec.priority,
+        spec=spec.model_dump(mode="json", by_alias=True), cpus=spec.resources.cpus,
+        memory_bytes=spec.resources.memory_bytes, accelerator=next(iter(spec.resources.accelerators), None),
+        gpus=sum(spec.resources.accelerators.values()), num_nodes=spec.num_nodes,
+        num_workers=spec.num_workers, retries=spec.retries, submitted_at=time.time(),
+        started_at=None, ended_at=None, cancel_requested=False, reason=None,
+    )  # fmt: skip
+    queued = client.store.list_jobs(["PENDING"])
+    policy = get_policy()
+    decisions = policy.decide([*(job_request(j) for j in queued), job_request(job)], cluster, time.time())
+    start = next((s for s in decisions.starts if s.job_id == 0), None)
+    return {
+        "dry_run": True,
+        "job": {k: v for k, v in job.to_json().items() if k not in ("id", "status", "attempts", "metrics")},
+        "policy": policy.name,
+        "would_start_now": start is not None,
+        "placement": [s.node for s in start.placement] if start else [],
+        "waiting_reason": decisions.waiting.get(0),
+        "queued_ahead": len(queued),
+        "launch": LocalExecutor().dry_run(job, list(range(job.gpus))),
+    }
+
+
+def run(
+    spec: JobSpec,
+    *,
+    client: Client | None = None,
+    dry_run: bool = False,
+    on_event: Callable[[str, JobRecord], None] | None = None,
+    on_log: Callable[[str], None] | None = None,
+) -> FlowResult:
+    """Run `spec` through the stages; callbacks see state changes and log text as they happen."""
+    client = client or Client()
+    result = FlowResult()
+    if dry_run:
+        result.dry_run = _dry_run(client, spec)
+        result.stages.append(Stage.SCHEDULE)
+        return result
+
+    result.job_id = job_id = client.submit(spec)
+    result.stages.append(Stage.SCHEDULE)
+    if on_event:
+        on_event("queued", client.get(job_id))
+
+    seen_attempts = 0
+
+    def report_progress() -> JobRecord:
+        nonlocal seen_attempts
+        record = client.get(job_id)
+        for a in record.attempts[seen_attempts:]:
+            if on_event:
+                on_event(f"started attempt {a.number}", record)
+        seen_attempts = len(record.attempts)
+        return record
+
+    for chunk in client.follow(job_id):
+        report_progress()
+        if on_log:
+            on_log(chunk)
+    result.stages.append(Stage.RUN)
+    result.record = client.wait(job_id)
+    report_progress()
+    result.stages.append(Stage.RECORD)
+    return result

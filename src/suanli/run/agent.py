@@ -1,0 +1,332 @@
+"""The local agent: a background process that schedules pending jobs onto this machine, starts them
+through the executor, watches them and records how they end.
+
+The first command that needs it starts it (`ensure_agent`); later commands find it through
+SUANLI_HOME/agent.json and wake it with SIGUSR1. Jobs run under their own supervisor (shim.py), so
+they survive the agent; a restarted agent reconciles every RUNNING attempt: it adopts live ones,
+records the outcome of those that ended, and fails (or retries, per the spec) those that vanished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from suanli.core.errors import SuanliError
+from suanli.jobs.states import IllegalTransition, JobState
+from suanli.run.local import LocalExecutor, process_alive, run_dir_for
+from suanli.run.metrics import LogTail, tail_text
+from suanli.run.pool import discover_local_node
+from suanli.schedule.policies import get_policy
+from suanli.schedule.policy import ClusterState, JobRequest, NodeState
+from suanli.store.paths import home
+from suanli.store.records import AttemptRecord, JobRecord
+from suanli.store.store import Store
+
+log = logging.getLogger("suanli.agent")
+
+CANCEL_GRACE_SECONDS = 10.0
+HEARTBEAT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    pid: int
+    started_at: float
+    db_url: str
+    node: str
+
+    def alive(self) -> bool:
+        return process_alive(self.pid, self.started_at)
+
+
+def _info_path() -> Path:
+    return home() / "agent.json"
+
+
+def read_agent_info() -> AgentInfo | None:
+    try:
+        data = json.loads(_info_path().read_text())
+        return AgentInfo(data["pid"], data["started_at"], data["db_url"], data["node"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
+def running_agent() -> AgentInfo | None:
+    info = read_agent_info()
+    return info if info is not None and info.alive() else None
+
+
+def nudge(info: AgentInfo | None = None) -> None:
+    """Wake the agent so it acts on new state now rather than at its next tick."""
+    info = info or running_agent()
+    if info is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGUSR1)
+
+
+def ensure_agent(db_url: str, timeout_s: float = 30.0) -> AgentInfo:
+    """The running agent for `db_url`, starting one in the background if none runs."""
+    info = running_agent()
+    if info is not None:
+        if info.db_url != db_url:
+            raise SuanliError(
+                f"an agent for another database is running (pid {info.pid}, db {info.db_url}); "
+                "stop it with `suanli agent stop` first"
+            )
+        return info
+    logfile = (home() / "agent.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suanli.run.agent", "--db", db_url],
+        stdin=subprocess.DEVNULL,
+        stdout=logfile,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        close_fds=True,
+    )
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        info = running_agent()
+        if info is not None:
+            return info
+        if proc.poll() is not None:
+            info = running_agent()  # lost a start race to another agent, which is fine
+            if info is not None:
+                return info
+            raise SuanliError(f"the agent exited with code {proc.returncode}; see {home() / 'agent.log'}")
+        time.sleep(0.02)
+    raise SuanliError(f"the agent did not start within {timeout_s:.0f} s; see {home() / 'agent.log'}")
+
+
+def stop_agent(timeout_s: float = 15.0) -> AgentInfo | None:
+    """Stop the agent (jobs keep running and are adopted by the next agent). None if none ran."""
+    info = running_agent()
+    if info is None:
+        return None
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and info.alive():
+        time.sleep(0.02)
+    if info.alive():
+        os.kill(info.pid, signal.SIGKILL)
+    return info
+
+
+class Agent:
+    def __init__(self, store: Store, policy_name: str | None = None) -> None:
+        self.store = store
+        self.policy = get_policy(policy_name)
+        self.executor = LocalExecutor()
+        self.node = discover_local_node()
+        self.tails: dict[tuple[int, int], LogTail] = {}
+        self.term_sent: dict[tuple[int, int], float] = {}
+        self.overrides: dict[tuple[int, int], str] = {}  # reasons that replace the process's own
+        self.preempted: set[tuple[int, int]] = set()
+        self.stopping = False
+        self._last_heartbeat = 0.0
+        self._last_memory_check = 0.0
+
+    # ---- one pass -------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        self._watch_running()
+        self._schedule()
+        now = time.time()
+        if now - self._last_heartbeat > HEARTBEAT_SECONDS:
+            self.store.heartbeat(self.node.name)
+            self._last_heartbeat = now
+
+    def _watch_running(self) -> None:
+        check_memory = time.time() - self._last_memory_check > 1.0
+        if check_memory:
+            self._last_memory_check = time.time()
+        for job, attempt in self.store.running(self.node.name):
+            key = (job.id, attempt.number)
+            tail = self.tails.get(key)
+            if tail is None:
+                done = sum(1 for p in self.store.metric_history(job.id) if p["attempt"] == attempt.number)
+                tail = self.tails[key] = LogTail(self.executor.log_path(attempt), skip_points=done)
+            outcome = self.executor.poll(job, attempt)
+            self.store.add_metrics(job.id, attempt.number, tail.read())
+            if outcome is None:
+                if job.cancel_requested:
+                    self._stop(key, attempt)
+                elif check_memory and job.memory_bytes:
+                    self._check_memory(key, job, attempt)
+                continue
+            reason = self.overrides.pop(key, None) or outcome.reason
+            state = self.store.finish_attempt(
+                job.id,
+                attempt.number,
+                exit_code=outcome.exit_code,
+                signal=outcome.signal,
+                reason=reason,
+                log_tail=tail_text(self.executor.log_path(attempt)) if outcome.exit_code != 0 else None,
+                preempted=key in self.preempted,
+            )
+            log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
+            for d in (self.tails, self.term_sent):
+                d.pop(key, None)
+            self.preempted.discard(key)
+
+    def _stop(self, key: tuple[int, int], attempt: AttemptRecord) -> None:
+        sent = self.term_sent.get(key)
+        if sent is None:
+            self.executor.cancel(attempt)
+            self.term_sent[key] = time.time()
+        elif time.time() - sent > CANCEL_GRACE_SECONDS:
+            self.executor.cancel(attempt, force=True)
+
+    def _check_memory(self, key: tuple[int, int], job: JobRecord, attempt: AttemptRecord) -> None:
+        used = self.executor.memory_bytes(attempt)
+        if used > job.memory_bytes and key not in self.overrides:
+            self.overrides[key] = (
+                f"out of memory: used {used / 2**20:.0f} MiB, more than the "
+                f"{job.memory_bytes / 2**20:.0f} MiB it requested (resources.memory)"
+            )
+            self.executor.cancel(attempt, force=True)
+
+    def _schedule(self) -> None:
+        pending = self.store.list_jobs([JobState.PENDING])
+        if not pending:
+            return
+        node = next((n for n in self.store.nodes() if n.name == self.node.name), None)
+        if node is None:
+            return
+        cluster = ClusterState(
+            [
+                NodeState(
+                    name=node.name,
+                    gpus=node.gpus,
+                    cpus=node.cpus,
+                    memory_bytes=node.memory_bytes,
+                    gpu_type=node.accelerator,
+                    free_gpus=node.gpus - node.used_gpus,
+                    free_cpus=node.cpus - node.used_cpus,
+                    free_memory_bytes=node.memory_bytes - node.used_memory_bytes,
+                )
+            ]
+        )
+        by_id = {j.id: j for j in pending}
+        requests = [job_request(j) for j in pending]
+        decisions = self.policy.decide(requests, cluster, time.time())
+        used_gpus = {i for _, a in self.store.running(self.node.name) for i in a.gpu_indices}
+        for start in decisions.starts:
+            job = by_id[start.job_id]
+            free = [i for i in range(node.gpus) if i not in used_gpus]
+            gpu_indices = free[: job.gpus]
+            used_gpus.update(gpu_indices)
+            self._launch(job, gpu_indices)
+        for pre in decisions.preemptions:
+            for job, attempt in self.store.running(self.node.name):
+                if job.id == pre.job_id:
+                    self.preempted.add((job.id, attempt.number))
+                    self.overrides[(job.id, attempt.number)] = f"preempted: {pre.reason}"
+                    self._stop((job.id, attempt.number), attempt)
+
+    def _launch(self, job: JobRecord, gpu_indices: list[int]) -> None:
+        try:
+            attempt = self.store.start_attempt(job.id, self.node.name, gpu_indices, run_dir_for)
+        except IllegalTransition:
+            return  # cancelled (or started elsewhere) since we read it
+        try:
+            handle = self.executor.launch(job, attempt)
+        except OSError as e:
+            self.store.finish_attempt(
+                job.id, attempt.number, exit_code=None, signal=None, reason=f"launch failed: {e}"
+            )
+            return
+        self.store.set_attempt_process(job.id, attempt.number, handle.pid, handle.started_at)
+        log.info("job %s attempt %s started, pid %s", job.id, attempt.number, handle.pid)
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        lock = (home() / "agent.lock").open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another agent holds the lock; exiting")
+            return
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+
+        def stop(_signum: int, _frame: object) -> None:
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGUSR1, lambda *_: None)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+
+        n = self.node
+        self.store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
+        info = {"pid": os.getpid(), "db_url": self.store.url, "node": n.name}
+        import psutil
+
+        info["started_at"] = psutil.Process().create_time()
+        tmp = _info_path().with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, _info_path())
+        log.info("agent %s up on node %s (%s)", os.getpid(), n.name, self.store.url)
+        try:
+            while not self.stopping:
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("tick failed")
+                timeout = 0.25 if self.tails else 2.0
+                ready, _, _ = select.select([wake_r], [], [], timeout)
+                if ready:
+                    try:
+                        while os.read(wake_r, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+        finally:
+            info_now = read_agent_info()
+            if info_now is not None and info_now.pid == os.getpid():
+                _info_path().unlink(missing_ok=True)
+            log.info("agent %s stopped", os.getpid())
+
+
+def job_request(job: JobRecord) -> JobRequest:
+    """A stored job as the scheduling policies see it."""
+    return JobRequest(
+        id=job.id,
+        submit_time_s=job.submitted_at,
+        gpus=job.gpus,
+        cpus=job.cpus,
+        memory_bytes=job.memory_bytes,
+        num_nodes=job.num_nodes,
+        gpu_type=job.accelerator,
+        user=job.user,
+        priority=job.priority,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="suanli-agent")
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--policy", default=os.environ.get("SUANLI_POLICY"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    Agent(Store(args.db), args.policy).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Plain read-only views of stored state, with the JSON shapes the CLI and API print."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    number: int
+    node: str
+    pid: int | None
+    pid_started_at: float | None
+    gpu_indices: list[int]
+    run_dir: str
+    started_at: float
+    ended_at: float | None
+    exit_code: int | None
+    signal: str | None
+    reason: str | None
+    log_tail: str | None
+
+    @property
+    def log_path(self) -> str:
+        return f"{self.run_dir}/output.log"
+
+    def to_json(self) -> dict:
+        return {
+            "number": self.number,
+            "node": self.node,
+            "pid": self.pid,
+            "gpu_indices": self.gpu_indices,
+            "start": iso(self.started_at),
+            "end": iso(self.ended_at),
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "reason": self.reason,
+            "log_path": self.log_path,
+        }
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    name: str
+    user: str
+    state: str
+    priority: int
+    spec: dict
+    cpus: float
+    memory_bytes: int
+    accelerator: str | None
+    gpus: int
+    num_nodes: int
+    num_workers: int
+    retries: int
+    submitted_at: float
+    started_at: float | None
+    ended_at: float | None
+    cancel_requested: bool
+    reason: str | None
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in ("SUCCEEDED", "FAILED", "CANCELLED")
+
+    @property
+    def wall_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or datetime.now(UTC).timestamp()) - self.started_at
+
+    @property
+    def last_attempt(self) -> AttemptRecord | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def to_json(self) -> dict:
+        wall = self.wall_seconds
+        last = self.last_attempt
+        return {
+            "id": self.id,
+            "name": self.name,
+            "user": self.user,
+            "status": self.state,
+            "priority": self.priority,
+            "resources": {
+                "cpus": self.cpus,
+                "memory_bytes": self.memory_bytes,
+                "accelerators": {self.accelerator: self.gpus} if self.accelerator else {},
+            },
+            "num_nodes": self.num_nodes,
+            "num_workers": self.num_workers,
+            "retries": self.retries,
+            "submitted_at": iso(self.submitted_at),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "wall_seconds": None if wall is None else round(wall, 3),
+            "reason": self.reason,
+            "attempts": [a.to_json() for a in self.attempts],
+            "metrics": self.metrics,
+            "log_path": last.log_path if last else None,
+        }
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    name: str
+    cpus: float
+    memory_bytes: int
+    accelerator: str | None
+    gpus: int
+    status: str
+    heartbeat_at: float
+    used_cpus: float = 0.0
+    used_memory_bytes: int = 0
+    used_gpus: int = 0
+    running_jobs: int = 0
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "cpus": self.cpus,
+            "memory_bytes": self.memory_bytes,
+            "accelerators": {self.accelerator: self.gpus} if self.accelerator else {},
+            "used_cpus": self.used_cpus,
+            "used_memory_bytes": self.used_memory_bytes,
+            "used_gpus": self.used_gpus,
+            "running_jobs": self.running_jobs,
+            "heartbeat_at": iso(self.heartbeat_at),
+        }
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    job_id: int
+    at: float
+    from_state: str | None
+    to_state: str
+    reason: str | None
+
+    def to_json(self) -> dict:
+        return {
+            "job_id": self.job_id,
+            "at": iso(self.at),
+            "from": self.from_state,
+            "to": self.to_state,
+            "reason": self.reason,
+        }

@@ -1,0 +1,429 @@
+"""The one module that writes suanli's state. Every change is one transaction; job state changes go
+through `_transition`, which checks legality (jobs/states.py) and appends to the event log.
+
+SQLite (the default) runs in WAL mode with `BEGIN IMMEDIATE` for writes, so concurrent writers queue
+on the lock instead of failing; PostgreSQL rows are locked with SELECT ... FOR UPDATE.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from suanli.core.errors import BadInput, NotFound
+from suanli.jobs.spec import JobSpec
+from suanli.jobs.states import JobState, check_transition
+from suanli.store import models as m
+from suanli.store.paths import default_db_url
+from suanli.store.records import AttemptRecord, EventRecord, JobRecord, NodeRecord
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    step: int | None
+    at: float
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _validate_url(url: str) -> None:
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise BadInput("db", url, "must be a sqlite:/// or postgresql:// URL")
+
+
+class Store:
+    """suanli's state: nodes, jobs, attempts, metrics, events."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_db_url()
+        _validate_url(self.url)
+        if self.url.startswith("postgresql://"):
+            self.url = "postgresql+psycopg://" + self.url.removeprefix("postgresql://")
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self._write_engine = _sqlite_engine(self.url, immediate=True)
+            self._read_engine = _sqlite_engine(self.url, immediate=False)
+        else:
+            self._write_engine = self._read_engine = create_engine(self.url, pool_pre_ping=True)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._read = sessionmaker(self._read_engine, expire_on_commit=False)
+        m.Base.metadata.create_all(self._write_engine)
+
+    def close(self) -> None:
+        self._write_engine.dispose()
+        self._read_engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._write() as session, session.begin():
+            yield session
+
+    # ---- jobs ---------------------------------------------------------------------------------
+
+    def submit(self, spec: JobSpec) -> int:
+        return self.submit_many([spec])[0]
+
+    def submit_many(self, specs: Sequence[JobSpec]) -> list[int]:
+        """Store jobs as PENDING in one transaction; returns their ids in order."""
+        now = time.time()
+        with self._tx() as s:
+            rows = [self._job_row(spec, now) for spec in specs]
+            s.add_all(rows)
+            s.flush()
+            s.add_all(
+                m.Event(job_id=r.id, at=now, from_state=None, to_state=JobState.PENDING, reason="submitted")
+                for r in rows
+            )
+            return [r.id for r in rows]
+
+    @staticmethod
+    def _job_row(spec: JobSpec, now: float) -> m.Job:
+        res = spec.resources
+        accel = next(iter(res.accelerators.items()), (None, 0))
+        return m.Job(
+            name=spec.name,
+            user=spec.user,
+            priority=spec.priority,
+            state=JobState.PENDING,
+            spec=spec.model_dump(mode="json", by_alias=True),
+            cpus=res.cpus,
+            memory_bytes=res.memory_bytes,
+            accelerator=accel[0],
+            gpus=accel[1],
+            num_nodes=spec.num_nodes,
+            num_workers=spec.num_workers,
+            retries=spec.retries,
+            submitted_at=now,
+            cancel_requested=False,
+        )
+
+    def _lock_job(self, s: Session, job_id: int) -> m.Job:
+        job = s.execute(select(m.Job).where(m.Job.id == job_id).with_for_update()).scalar_one_or_none()
+        if job is None:
+            raise NotFound("job id", job_id, "no such job", hint="see `suanli status` for job ids")
+        return job
+
+    def _transition(self, s: Session, job: m.Job, new: JobState, reason: str | None, now: float) -> None:
+        old = JobState(job.state)
+        check_transition(job.id, old, new)
+        job.state = new
+        job.reason = reason
+        if new is JobState.RUNNING and job.started_at is None:
+            job.started_at = now
+        if new.is_terminal:
+            job.ended_at = now
+        s.add(m.Event(job_id=job.id, at=now, from_state=old, to_state=new, reason=reason))
+
+    def get(self, job_id: int) -> JobRecord:
+        with self._read() as s:
+            job = s.get(m.Job, job_id)
+            if job is None:
+                raise NotFound("job id", job_id, "no such job", hint="see `suanli status` for job ids")
+            attempts = s.execute(
+                select(m.Attempt).where(m.Attempt.job_id == job_id).order_by(m.Attempt.number)
+            ).scalars()
+            return self._record(job, [self._attempt(a) for a in attempts], self._latest_metrics(s, job_id))
+
+    def list_jobs(
+        self,
+        states: Iterable[JobState] | None = None,
+        *,
+        user: str | None = None,
+        limit: int | None = None,
+        with_attempts: bool = False,
+    ) -> list[JobRecord]:
+        """Jobs, newest first."""
+        q = select(m.Job).order_by(m.Job.id.desc())
+        if states is not None:
+            q = q.where(m.Job.state.in_([str(x) for x in states]))
+        if user is not None:
+            q = q.where(m.Job.user == user)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as s:
+            jobs = list(s.execute(q).scalars())
+            attempts: dict[int, list[AttemptRecord]] = {}
+            if with_attempts and jobs:
+                rows = s.execute(
+                    select(m.Attempt)
+                    .where(m.Attempt.job_id.in_([j.id for j in jobs]))
+                    .order_by(m.Attempt.number)
+                ).scalars()
+                for a in rows:
+                    attempts.setdefault(a.job_id, []).append(self._attempt(a))
+            return [self._record(j, attempts.get(j.id, [])) for j in jobs]
+
+    def running(self, node: str | None = None) -> list[tuple[JobRecord, AttemptRecord]]:
+        """RUNNING jobs with their current attempt (optionally only those on `node`)."""
+        with self._read() as s:
+            q = (
+                select(m.Job, m.Attempt)
+                .join(m.Attempt, m.Attempt.job_id == m.Job.id)
+                .where(m.Job.state == JobState.RUNNING, m.Attempt.ended_at.is_(None))
+                .order_by(m.Job.id)
+            )
+            if node is not None:
+                q = q.where(m.Attempt.node == node)
+            return [(self._record(j), self._attempt(a)) for j, a in s.execute(q)]
+
+    def start_attempt(
+        self, job_id: int, node: str, gpu_indices: list[int], run_dir_for: callable
+    ) -> AttemptRecord:
+        """PENDING -> RUNNING and a new attempt row, before any process exists, so a crash between
+        here and the process start is seen by reconciliation rather than lost."""
+        now = time.time()
+        with self._tx() as s:
+            job = self._lock_job(s, job_id)
+            number = s.execute(select(func.count()).where(m.Attempt.job_id == job_id)).scalar_one() + 1
+            self._transition(s, job, JobState.RUNNING, f"attempt {number} started on {node}", now)
+            row = m.Attempt(
+                job_id=job_id,
+                number=number,
+                node=node,
+                gpu_indices=gpu_indices,
+                run_dir=str(run_dir_for(job_id, number)),
+                started_at=now,
+            )
+            s.add(row)
+            s.flush()
+            return self._attempt(row)
+
+    def set_attempt_process(self, job_id: int, number: int, pid: int, pid_started_at: float) -> None:
+        with self._tx() as s:
+            s.execute(
+                update(m.Attempt)
+                .where(m.Attempt.job_id == job_id, m.Attempt.number == number)
+                .values(pid=pid, pid_started_at=pid_started_at)
+            )
+
+    def finish_attempt(
+        self,
+        job_id: int,
+        number: int,
+        *,
+        exit_code: int | None,
+        signal: str | None,
+        reason: str,
+        log_tail: str | None = None,
+        preempted: bool = False,
+    ) -> JobState:
+        """Close an attempt and move the job on: CANCELLED when a cancel was requested, PENDING when
+        preempted, SUCCEEDED on exit 0, PENDING again while retries are left, FAILED otherwise."""
+        now = time.time()
+        with self._tx() as s:
+            job = self._lock_job(s, job_id)
+            attempt = s.execute(
+                select(m.Attempt).where(m.Attempt.job_id == job_id, m.Attempt.number == number)
+            ).scalar_one()
+            if attempt.ended_at is not None:
+                return JobState(job.state)
+            attempt.ended_at = now
+            attempt.exit_code = exit_code
+            attempt.signal = signal
+            attempt.reason = reason
+            attempt.log_tail = log_tail
+            if job.cancel_requested:
+                new, why = JobState.CANCELLED, "cancelled by user"
+            elif preempted:
+                new, why = JobState.PENDING, reason
+            elif exit_code == 0 and signal is None:
+                new, why = JobState.SUCCEEDED, reason
+            elif number <= job.retries:
+                used = f"{number} of {job.retries + 1} attempts used"
+                new, why = JobState.PENDING, f"retrying ({used}): {reason}"
+            else:
+                new, why = JobState.FAILED, reason
+            self._transition(s, job, new, why, now)
+            return new
+
+    def request_cancel(self, job_id: int) -> JobState:
+        """PENDING jobs are cancelled at once; RUNNING ones are flagged for the agent to stop."""
+        now = time.time()
+        with self._tx() as s:
+            job = self._lock_job(s, job_id)
+            state = JobState(job.state)
+            if state is JobState.PENDING:
+                self._transition(s, job, JobState.CANCELLED, "cancelled by user", now)
+                return JobState.CANCELLED
+            if state is JobState.RUNNING:
+                job.cancel_requested = True
+            return state
+
+    def requeue(self, job_id: int, reason: str) -> None:
+        """Not used for failures (see finish_attempt); for jobs whose attempt never started."""
+        now = time.time()
+        with self._tx() as s:
+            job = self._lock_job(s, job_id)
+            self._transition(s, job, JobState.PENDING, reason, now)
+
+    def events(self, job_id: int | None = None) -> list[EventRecord]:
+        q = select(m.Event).order_by(m.Event.id)
+        if job_id is not None:
+            q = q.where(m.Event.job_id == job_id)
+        with self._read() as s:
+            return [
+                EventRecord(e.job_id, e.at, e.from_state, e.to_state, e.reason)
+                for e in s.execute(q).scalars()
+            ]
+
+    # ---- metrics ------------------------------------------------------------------------------
+
+    def add_metrics(self, job_id: int, attempt: int, points: Sequence[MetricPoint]) -> None:
+        if not points:
+            return
+        with self._tx() as s:
+            s.add_all(
+                m.Metric(job_id=job_id, attempt=attempt, name=p.name, value=p.value, step=p.step, at=p.at)
+                for p in points
+            )
+
+    def metric_history(self, job_id: int) -> list[dict]:
+        with self._read() as s:
+            rows = s.execute(
+                select(m.Metric).where(m.Metric.job_id == job_id).order_by(m.Metric.id)
+            ).scalars()
+            return [
+                {"attempt": r.attempt, "name": r.name, "value": r.value, "step": r.step, "at": r.at}
+                for r in rows
+            ]
+
+    @staticmethod
+    def _latest_metrics(s: Session, job_id: int) -> dict[str, float]:
+        latest = (
+            select(m.Metric.name, func.max(m.Metric.id).label("mid"))
+            .where(m.Metric.job_id == job_id)
+            .group_by(m.Metric.name)
+            .subquery()
+        )
+        rows = s.execute(select(m.Metric.name, m.Metric.value).join(latest, m.Metric.id == latest.c.mid))
+        return {name: value for name, value in rows}
+
+    # ---- nodes --------------------------------------------------------------------------------
+
+    def register_node(
+        self, name: str, cpus: float, memory_bytes: int, accelerator: str | None, gpus: int
+    ) -> None:
+        now = time.time()
+        with self._tx() as s:
+            node = s.get(m.Node, name, with_for_update=True)
+            if node is None:
+                s.add(
+                    m.Node(
+                        name=name,
+                        cpus=cpus,
+                        memory_bytes=memory_bytes,
+                        accelerator=accelerator,
+                        gpus=gpus,
+                        status="UP",
+                        registered_at=now,
+                        heartbeat_at=now,
+                    )
+                )
+            else:
+                node.cpus, node.memory_bytes = cpus, memory_bytes
+                node.accelerator, node.gpus = accelerator, gpus
+                node.status, node.heartbeat_at = "UP", now
+
+    def heartbeat(self, name: str, status: str = "UP") -> None:
+        with self._tx() as s:
+            s.execute(
+                update(m.Node).where(m.Node.name == name).values(heartbeat_at=time.time(), status=status)
+            )
+
+    def nodes(self) -> list[NodeRecord]:
+        """Nodes with what their running jobs use."""
+        with self._read() as s:
+            used: dict[str, list[float]] = {}
+            q = (
+                select(m.Attempt.node, m.Job.cpus, m.Job.memory_bytes, m.Job.gpus)
+                .join(m.Job, m.Job.id == m.Attempt.job_id)
+                .where(m.Job.state == JobState.RUNNING, m.Attempt.ended_at.is_(None))
+            )
+            for node, cpus, mem, gpus in s.execute(q):
+                u = used.setdefault(node, [0.0, 0, 0, 0])
+                u[0] += cpus
+                u[1] += mem
+                u[2] += gpus
+                u[3] += 1
+            out = []
+            for n in s.execute(select(m.Node).order_by(m.Node.name)).scalars():
+                u = used.get(n.name, [0.0, 0, 0, 0])
+                out.append(
+                    NodeRecord(
+                        n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus, n.status, n.heartbeat_at,
+                        used_cpus=u[0], used_memory_bytes=int(u[1]), used_gpus=int(u[2]),
+                        running_jobs=int(u[3]),
+                    )
+                )  # fmt: skip
+            return out
+
+    # ---- conversion ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _attempt(a: m.Attempt) -> AttemptRecord:
+        return AttemptRecord(
+            number=a.number,
+            node=a.node,
+            pid=a.pid,
+            pid_started_at=a.pid_started_at,
+            gpu_indices=list(a.gpu_indices or []),
+            run_dir=a.run_dir,
+            started_at=a.started_at,
+            ended_at=a.ended_at,
+            exit_code=a.exit_code,
+            signal=a.signal,
+            reason=a.reason,
+            log_tail=a.log_tail,
+        )
+
+    @staticmethod
+    def _record(
+        j: m.Job, attempts: list[AttemptRecord] | None = None, metrics: dict[str, float] | None = None
+    ) -> JobRecord:
+        return JobRecord(
+            id=j.id,
+            name=j.name,
+            user=j.user,
+            state=j.state,
+            priority=j.priority,
+            spec=j.spec,
+            cpus=j.cpus,
+            memory_bytes=j.memory_bytes,
+            accelerator=j.accelerator,
+            gpus=j.gpus,
+            num_nodes=j.num_nodes,
+            num_workers=j.num_workers,
+            retries=j.retries,
+            submitted_at=j.submitted_at,
+            started_at=j.started_at,
+            ended_at=j.ended_at,
+            cancel_requested=j.cancel_requested,
+            reason=j.reason,
+            attempts=attempts or [],
+            metrics=metrics or {},
+        )
