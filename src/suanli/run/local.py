@@ -48,15 +48,20 @@ class LocalExecutor:
     def __init__(self) -> None:
         self._children: dict[tuple[int, int], subprocess.Popen] = {}
 
-    def _environment(self, job: JobRecord, attempt_number: int, gpu_indices: list[int]) -> dict[str, str]:
+    def _environment(
+        self, job: JobRecord, attempt_number: int, gpu_indices: list[int], run_dir: Path | str
+    ) -> dict[str, str]:
         spec_env = dict(job.spec.get("envs") or {})
         env = {
             "SUANLI_JOB_ID": str(job.id),
             "SUANLI_JOB_NAME": job.name,
             "SUANLI_ATTEMPT": str(attempt_number),
             "SUANLI_NUM_WORKERS": str(job.num_workers),
+            "SUANLI_RUN_DIR": str(run_dir),
             "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in gpu_indices),
             "PYTHONUNBUFFERED": "1",
+            # `python` in a job means the interpreter suanli runs under (its virtual environment).
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         }
         if "OMP_NUM_THREADS" not in spec_env:
             env["OMP_NUM_THREADS"] = str(max(1, int(job.cpus // max(1, job.num_workers))))
@@ -70,7 +75,7 @@ class LocalExecutor:
             "setup": job.spec.get("setup"),
             "run": job.spec.get("run"),
             "num_workers": job.num_workers,
-            "env": self._environment(job, 1, gpu_indices),
+            "env": self._environment(job, 1, gpu_indices, run_dir_for(job.id, 1)),
         }
 
     def launch(self, job: JobRecord, attempt: AttemptRecord) -> Handle:
@@ -80,7 +85,7 @@ class LocalExecutor:
         root.mkdir(parents=True, exist_ok=True)
         launch = {
             **self.dry_run(job, attempt.gpu_indices),
-            "env": self._environment(job, attempt.number, attempt.gpu_indices),
+            "env": self._environment(job, attempt.number, attempt.gpu_indices, root),
             "master_port": _free_port() if job.num_workers > 1 else None,
         }
         tmp = root / "launch.json.tmp"

@@ -147,7 +147,8 @@ class Store:
             attempts = s.execute(
                 select(m.Attempt).where(m.Attempt.job_id == job_id).order_by(m.Attempt.number)
             ).scalars()
-            return self._record(job, [self._attempt(a) for a in attempts], self._latest_metrics(s, job_id))
+            metrics = self._latest_metrics(s, [job_id]).get(job_id)
+            return self._record(job, [self._attempt(a) for a in attempts], metrics)
 
     def list_jobs(
         self,
@@ -176,7 +177,8 @@ class Store:
                 ).scalars()
                 for a in rows:
                     attempts.setdefault(a.job_id, []).append(self._attempt(a))
-            return [self._record(j, attempts.get(j.id, [])) for j in jobs]
+            metrics = self._latest_metrics(s, [j.id for j in jobs]) if jobs else {}
+            return [self._record(j, attempts.get(j.id, []), metrics.get(j.id)) for j in jobs]
 
     def running(self, node: str | None = None) -> list[tuple[JobRecord, AttemptRecord]]:
         """RUNNING jobs with their current attempt (optionally only those on `node`)."""
@@ -313,15 +315,23 @@ class Store:
             ]
 
     @staticmethod
-    def _latest_metrics(s: Session, job_id: int) -> dict[str, float]:
+    def _latest_metrics(s: Session, job_ids: list[int]) -> dict[int, dict[str, float]]:
+        """The last value of each metric, per job."""
         latest = (
-            select(m.Metric.name, func.max(m.Metric.id).label("mid"))
-            .where(m.Metric.job_id == job_id)
-            .group_by(m.Metric.name)
+            select(func.max(m.Metric.id).label("mid"))
+            .where(m.Metric.job_id.in_(job_ids))
+            .group_by(m.Metric.job_id, m.Metric.name)
             .subquery()
         )
-        rows = s.execute(select(m.Metric.name, m.Metric.value).join(latest, m.Metric.id == latest.c.mid))
-        return {name: value for name, value in rows}
+        rows = s.execute(
+            select(m.Metric.job_id, m.Metric.name, m.Metric.value)
+            .join(latest, m.Metric.id == latest.c.mid)
+            .order_by(m.Metric.name)
+        )
+        out: dict[int, dict[str, float]] = {}
+        for job_id, name, value in rows:
+            out.setdefault(job_id, {})[name] = value
+        return out
 
     # ---- nodes --------------------------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+"""Commands about the pool and the agent: nodes, agent start|stop|status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from suanli.cli.output import emit_json, out, size
+from suanli.cli.state import client
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+
+agent_app = typer.Typer(help="The local background agent that schedules and runs jobs.", no_args_is_help=True)
+
+
+def nodes(as_json: JsonOpt = False) -> None:
+    """Show the pool's nodes: capacity, what running jobs use, status."""
+    records = client().nodes()
+    if as_json:
+        emit_json({"nodes": [n.to_json() for n in records]})
+        return
+    table = Table("node", "status", "CPUs used/total", "memory used/total", "accelerators", "jobs")
+    for n in records:
+        accel = f"{n.used_gpus}/{n.gpus} {n.accelerator}" if n.accelerator else "-"
+        table.add_row(
+            n.name, n.status, f"{n.used_cpus:g}/{n.cpus:g}",
+            f"{size(n.used_memory_bytes)}/{size(n.memory_bytes)}", accel, str(n.running_jobs),
+        )  # fmt: skip
+    out.print(table)
+
+
+def _agent_doc(info, running: bool) -> dict:  # type: ignore[no-untyped-def]
+    if info is None:
+        return {"running": False}
+    return {"running": running, "pid": info.pid, "db_url": info.db_url, "node": info.node}
+
+
+@agent_app.command("start")
+def agent_start(as_json: JsonOpt = False) -> None:
+    """Start the agent (commands that need it start it themselves)."""
+    from suanli.run.agent import ensure_agent
+
+    info = ensure_agent(client().store.url)
+    if as_json:
+        emit_json(_agent_doc(info, True))
+    else:
+        out.print(f"agent running (pid {info.pid}, node {info.node}, db {info.db_url})")
+
+
+@agent_app.command("stop")
+def agent_stop(as_json: JsonOpt = False) -> None:
+    """Stop the agent. Running jobs keep running; the next agent adopts them."""
+    from suanli.run.agent import stop_agent
+
+    info = stop_agent()
+    if as_json:
+        emit_json({"stopped": info is not None, **({"pid": info.pid} if info else {})})
+    else:
+        out.print(f"agent {info.pid} stopped" if info else "no agent was running")
+
+
+@agent_app.command("status")
+def agent_status(as_json: JsonOpt = False) -> None:
+    """Is the agent running, and for which database?"""
+    from suanli.run.agent import running_agent
+
+    info = running_agent()
+    if as_json:
+        emit_json(_agent_doc(info, info is not None))
+    else:
+        out.print(
+            f"agent running (pid {info.pid}, node {info.node}, db {info.db_url})" if info else "no agent"
+        )

@@ -1,0 +1,199 @@
+"""Commands that act on jobs: run, submit, status, logs, cancel."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from suanli.cli.output import emit_json, err, metrics_line, out, seconds
+from suanli.cli.state import client
+from suanli.core.errors import BadInput
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+EnvOpt = Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE added to the job's envs.")]
+JobFile = Annotated[Path, typer.Argument(help="The job's YAML file.", show_default=False)]
+
+
+def _envs(values: list[str] | None) -> dict[str, str]:
+    env = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput("--env", item, "must be KEY=VALUE")
+        env[key] = value
+    return env
+
+
+def run(
+    job_file: JobFile,
+    env: EnvOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would happen; start nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a job and stay with it: queued, started, its log, its metrics, how it ended.
+
+    Ctrl-C cancels the job (use `suanli submit` to leave it running)."""
+    from suanli import flow
+    from suanli.run.metrics import parse_line
+
+    c = client()
+    spec = c.load(job_file, _envs(env))
+    if dry_run:
+        result = flow.run(spec, client=c, dry_run=True)
+        doc = result.dry_run or {}
+        if as_json:
+            emit_json(doc)
+            return
+        where = ", ".join(doc["placement"]) if doc["would_start_now"] else f"waits: {doc['waiting_reason']}"
+        out.print(f"[bold]dry run[/]: job {spec.name!r} ({doc['policy']} policy) would start now on {where}"
+                  if doc["would_start_now"] else f"[bold]dry run[/]: job {spec.name!r} {where}")  # fmt: skip
+        launch = doc["launch"]
+        out.print(f"  workdir: {launch['workdir']}")
+        if launch["setup"]:
+            out.print(f"  setup:   {launch['setup'].strip()}")
+        out.print(f"  run:     {launch['run'].strip()}  (x{launch['num_workers']} workers)")
+        out.print("  env:     " + " ".join(f"{k}={v}" for k, v in launch["env"].items()))
+        out.print("nothing was stored or started")
+        return
+
+    log_console = err if as_json else out
+    job_id: list[int] = []
+
+    def on_event(what: str, record) -> None:  # type: ignore[no-untyped-def]
+        job_id[:1] = [record.id]
+        if what == "queued":
+            err.print(f"job {record.id} ({record.name}) queued")
+        else:
+            a = record.attempts[-1]
+            err.print(f"job {record.id} {what} on {a.node} (pid {a.pid or '?'})")
+
+    def on_log(chunk: str) -> None:
+        for line in chunk.splitlines(keepends=True):
+            points = parse_line(line, 0.0)
+            if points and not as_json:
+                step = f" (step {points[0].step})" if points[0].step is not None else ""
+                shown = " ".join(f"{p.name}={p.value:.4g}" for p in points)
+                log_console.print(f"[dim]metric[/] {shown}{step}")
+            else:
+                log_console.file.write(line)
+        log_console.file.flush()
+
+    try:
+        result = flow.run(spec, client=c, on_event=on_event, on_log=on_log)
+    except KeyboardInterrupt:
+        if job_id:
+            err.print(f"\ncancelling job {job_id[0]} ...")
+            c.cancel(job_id[0])
+            err.print(f"job {job_id[0]} cancelled")
+        raise typer.Exit(130) from None
+    record = result.record
+    assert record is not None
+    if as_json:
+        emit_json(record.to_json())
+    else:
+        colour = "green" if record.state == "SUCCEEDED" else "red"
+        tail = metrics_line(record.metrics) or (record.reason or "")
+        out.print(
+            f"job {record.id} [bold {colour}]{record.state}[/] in {seconds(record.wall_seconds)}"
+            f" · attempts {len(record.attempts)} · {tail}"
+        )
+    if record.state != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+def submit(job_file: JobFile, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
+    """Queue a job and return its id at once; the job runs on after this command exits."""
+    c = client()
+    job_id = c.submit(job_file, _envs(env))
+    if as_json:
+        emit_json({"id": job_id, "status": "PENDING"})
+    else:
+        out.print(job_id)
+
+
+def status(
+    job_id: Annotated[int | None, typer.Argument(help="A job id; all recent jobs without it.")] = None,
+    all_jobs: Annotated[bool, typer.Option("--all", "-a", help="Include every finished job.")] = False,
+    user: Annotated[str | None, typer.Option(help="Only this user's jobs.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one job (attempts, metrics, reason) or the recent jobs."""
+    c = client()
+    if job_id is not None:
+        record = c.get(job_id)
+        if as_json:
+            emit_json(record.to_json())
+            return
+        out.print(f"[bold]job {record.id}[/] {record.name}  [bold]{record.state}[/]  user {record.user}")
+        if record.reason:
+            out.print(f"  reason: {record.reason}")
+        out.print(f"  wall: {seconds(record.wall_seconds)}  log: {record.to_json()['log_path']}")
+        if record.metrics:
+            out.print(f"  metrics: {metrics_line(record.metrics)}")
+        table = Table("attempt", "node", "pid", "start", "end", "exit", "signal", "reason")
+        for a in record.attempts:
+            j = a.to_json()
+            table.add_row(
+                str(a.number), a.node, str(a.pid or "-"), j["start"] or "-", j["end"] or "-",
+                "-" if a.exit_code is None else str(a.exit_code), a.signal or "-", a.reason or "",
+            )  # fmt: skip
+        if record.attempts:
+            out.print(table)
+        last = record.last_attempt
+        if last and last.log_tail and record.state == "FAILED":
+            out.print("  last lines of the log:")
+            out.print("    " + last.log_tail.replace("\n", "\n    "), markup=False)
+        return
+    jobs = c.jobs(all=all_jobs, user=user)
+    if as_json:
+        emit_json({"jobs": [j.to_json() for j in jobs]})
+        return
+    table = Table("id", "name", "user", "status", "attempts", "resources", "wall", "metrics / reason")
+    for j in jobs:
+        res = f"{j.cpus:g} CPU" + (f", {j.gpus}x {j.accelerator}" if j.accelerator else "")
+        table.add_row(
+            str(j.id), j.name, j.user, j.state, str(len(j.attempts)), res, seconds(j.wall_seconds),
+            metrics_line(j.metrics) or (j.reason or ""),
+        )  # fmt: skip
+    out.print(table)
+
+
+def logs(
+    job_id: Annotated[int, typer.Argument(help="The job id.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
+    attempt: Annotated[int | None, typer.Option(help="This attempt's log (default: the latest).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a job's log (stdout and stderr of its processes)."""
+    c = client()
+    chunks = c.follow(job_id, attempt, follow=follow)
+    if as_json:
+        record = c.get(job_id)
+        number = attempt or (record.last_attempt.number if record.last_attempt else None)
+        emit_json({"id": job_id, "attempt": number, "log": "".join(chunks)})
+        return
+    for chunk in chunks:
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+
+def cancel(
+    job_ids: Annotated[list[int], typer.Argument(help="One or more job ids.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel jobs: pending ones at once, running ones by stopping their whole process group."""
+    c = client()
+    for job_id in job_ids:
+        c.get(job_id)  # every id must exist before anything is cancelled
+    records = [c.cancel(job_id) for job_id in job_ids]
+    if as_json:
+        emit_json({"jobs": [{"id": r.id, "status": r.state} for r in records]})
+        return
+    for r in records:
+        out.print(f"job {r.id} {r.state}")
