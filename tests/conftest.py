@@ -1,0 +1,103 @@
+"""Shared fixtures: every test gets its own SUANLI_HOME; agents and job processes started by a test are
+stopped after it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def suanli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("SUANLI_HOME", str(home))
+    monkeypatch.delenv("SUANLI_DB_URL", raising=False)
+    yield home
+    _cleanup(home)
+
+
+def _cleanup(home: Path) -> None:
+    info = home / "agent.json"
+    if info.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError, KeyError):
+            os.kill(json.loads(info.read_text())["pid"], signal.SIGKILL)
+    for pid_file in home.glob("logs/job-*/attempt-*/shim.pid"):
+        with contextlib.suppress(ProcessLookupError, ValueError, PermissionError):
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120, check: bool = False):
+    """Run `python -m suanli ARGS` as a user would; returns the CompletedProcess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "suanli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"suanli {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def cli_json(*args: str, **kwargs) -> dict:
+    proc = cli(*args, "--json", check=True, **kwargs)
+    return json.loads(proc.stdout)
+
+
+def write_job(directory: Path, text: str, name: str = "job.yaml") -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """A fresh PostgreSQL database on the server named by SUANLI_TEST_PG_URL (CI starts one)."""
+    base = os.environ.get("SUANLI_TEST_PG_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide SUANLI_TEST_PG_URL (see .ci/run)")
+        pytest.skip("no PostgreSQL server: set SUANLI_TEST_PG_URL=postgresql://user:pass@127.0.0.1/postgres")
+    import psycopg
+
+    name = f"suanli_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + "/" + name
+    yield url
+    from sqlalchemy import create_engine
+
+    create_engine("postgresql+psycopg://" + url.split("://", 1)[1]).dispose()
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, suanli_home: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{suanli_home / 'suanli.db'}"
+    return request.getfixturevalue("pg_url")
