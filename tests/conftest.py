@@ -24,6 +24,7 @@ def suanli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("SUANLI_HOME", str(home))
     monkeypatch.delenv("SUANLI_DB_URL", raising=False)
+    monkeypatch.setenv("SUANLI_POLICY", "fifo")
     yield home
     _cleanup(home)
 

@@ -1,0 +1,215 @@
+"""Jobs run through the agent and the local executor, as a user sees them through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from conftest import cli, cli_json, wait_for, write_job
+
+
+def submit(tmp_path: Path, text: str, name: str = "job.yaml") -> int:
+    return cli_json("submit", str(write_job(tmp_path, text, name)))["id"]
+
+
+def status(job_id: int) -> dict:
+    return cli_json("status", str(job_id))
+
+
+def wait_done(job_id: int, timeout: float = 60) -> dict:
+    from suanli import Client
+
+    Client(start_agent=False).wait(job_id, timeout_s=timeout)
+    return status(job_id)
+
+
+def test_submit_returns_at_once_and_job_outlives_the_cli(tmp_path):
+    started = time.time()
+    job_id = submit(tmp_path, "name: sleeper\nrun: sleep 3; echo done $SUANLI_JOB_ID\n")
+    assert time.time() - started < 3  # returned before the job could finish
+    doc = wait_done(job_id)
+    assert doc["status"] == "SUCCEEDED"
+    assert doc["attempts"][0]["exit_code"] == 0
+    assert cli("logs", str(job_id), check=True).stdout.strip() == f"done {job_id}"
+
+
+def test_agent_is_started_once_and_reused(tmp_path, suanli_home):
+    a = submit(tmp_path, "run: 'true'\n")
+    pid = json.loads((suanli_home / "agent.json").read_text())["pid"]
+    b = submit(tmp_path, "run: 'true'\n")
+    assert json.loads((suanli_home / "agent.json").read_text())["pid"] == pid
+    assert wait_done(a)["status"] == wait_done(b)["status"] == "SUCCEEDED"
+    assert cli_json("agent", "status") == {
+        "running": True,
+        "pid": pid,
+        "db_url": cli_json("agent", "status")["db_url"],
+        "node": cli_json("nodes")["nodes"][0]["name"],
+    }
+    assert cli_json("agent", "stop")["stopped"] is True
+    assert cli_json("agent", "status")["running"] is False
+
+
+def test_metrics_env_and_status_json(tmp_path):
+    script = tmp_path / "m.py"
+    script.write_text(
+        "import json, os\n"
+        "print('hello')\n"
+        "for step in range(3):\n"
+        "    print(json.dumps({'metric': 'loss', 'value': 1.0 / (step + 1), 'step': step}))\n"
+        "print(json.dumps({'metrics': {'accuracy': 0.9, 'f1': 0.8}}))\n"
+        "print('JOB', os.environ['SUANLI_JOB_ID'], 'CUDA', repr(os.environ['CUDA_VISIBLE_DEVICES']),"
+        " 'OMP', os.environ['OMP_NUM_THREADS'], 'X', os.environ['X'])\n"
+    )
+    job_id = submit(tmp_path, "name: m\nresources:\n  cpus: 2\nenvs:\n  X: 7\nrun: python m.py\n")
+    doc = wait_done(job_id)
+    assert doc["id"] == job_id and doc["status"] == "SUCCEEDED"
+    assert doc["metrics"] == {"accuracy": 0.9, "f1": 0.8, "loss": 1.0 / 3}
+    attempt = doc["attempts"][0]
+    assert set(attempt) >= {"start", "end", "exit_code", "reason"}
+    log = cli("logs", str(job_id), check=True).stdout
+    assert f"JOB {job_id} CUDA '' OMP 2 X 7" in log
+
+
+def test_multi_worker_job_gets_rank_variables(tmp_path):
+    job_id = submit(
+        tmp_path,
+        "num_workers: 3\nresources:\n  cpus: 1\nrun: echo rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK "
+        "addr=$MASTER_ADDR port_set=${MASTER_PORT:+yes}\n",
+    )
+    assert wait_done(job_id)["status"] == "SUCCEEDED"
+    lines = sorted(cli("logs", str(job_id), check=True).stdout.split("\n"))
+    assert [line for line in lines if line] == [
+        f"rank={r} world=3 local={r} addr=127.0.0.1 port_set=yes" for r in range(3)
+    ]
+
+
+def test_crash_is_failed_with_exit_code_and_log_tail(tmp_path):
+    job_id = submit(tmp_path, "run: python -c \"import sys; print('about to fail'); sys.exit(3)\"\n")
+    doc = wait_done(job_id)
+    assert doc["status"] == "FAILED"
+    assert doc["attempts"][0]["exit_code"] == 3
+    assert "exited with code 3" in doc["reason"]
+    shown = cli("status", str(job_id), check=True).stdout
+    assert "about to fail" in shown  # the tail of the log is shown for a failed job
+
+
+def test_killed_by_signal_is_failed_with_the_signal(tmp_path):
+    job_id = submit(tmp_path, 'run: python -c "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"\n')
+    doc = wait_done(job_id)
+    assert doc["status"] == "FAILED"
+    assert doc["attempts"][0]["signal"] == "SIGKILL"
+    assert "killed by SIGKILL" in doc["reason"]
+
+
+def test_out_of_memory_is_failed_with_reason(tmp_path):
+    job_id = submit(
+        tmp_path,
+        "resources:\n  memory: 200MiB\n"
+        'run: python -c "import time; x = bytearray(600 * 2**20); time.sleep(30)"\n',
+    )
+    doc = wait_done(job_id, timeout=30)
+    assert doc["status"] == "FAILED"
+    assert doc["attempts"][0]["signal"] == "SIGKILL"
+    assert doc["reason"].startswith("out of memory: used")
+
+
+def test_retry_until_success(tmp_path):
+    job_id = submit(tmp_path, "retries: 2\nrun: test $SUANLI_ATTEMPT -ge 2\n")
+    doc = wait_done(job_id)
+    assert doc["status"] == "SUCCEEDED"
+    assert [a["exit_code"] for a in doc["attempts"]] == [1, 0]
+    assert len(doc["attempts"]) == 2
+
+
+def test_cancel_kills_the_whole_process_group(tmp_path):
+    marker = tmp_path / "child.pid"
+    job_id = submit(tmp_path, f"run: (sleep 300 & echo $! > {marker}; wait)\n")
+    wait_for(marker.exists)
+    child = int(wait_for(lambda: marker.read_text().strip()))
+    doc = cli_json("cancel", str(job_id))
+    assert doc["jobs"] == [{"id": job_id, "status": "CANCELLED"}]
+    wait_for(lambda: not _alive(child), timeout=15)
+    assert status(job_id)["status"] == "CANCELLED"
+
+
+def test_cancel_pending_job(tmp_path):
+    blocker = submit(tmp_path, "resources:\n  cpus: 2\nrun: sleep 300\n", "a.yaml")
+    waiting = submit(tmp_path, "resources:\n  cpus: 2\nrun: sleep 300\n", "b.yaml")
+    assert status(waiting)["status"] == "PENDING"
+    assert cli_json("cancel", str(waiting))["jobs"][0]["status"] == "CANCELLED"
+    assert status(waiting)["attempts"] == []
+    cli("cancel", str(blocker), check=True)
+
+
+def test_logs_follow_streams_until_the_end(tmp_path):
+    job_id = submit(tmp_path, "run: for i in 1 2 3; do echo line $i; sleep 0.3; done\n")
+    out = cli("logs", str(job_id), "--follow", check=True).stdout
+    assert out.split() == ["line", "1", "line", "2", "line", "3"]
+    assert status(job_id)["status"] == "SUCCEEDED"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
+
+
+def test_agent_sigkilled_job_finishes_meanwhile_is_recorded(tmp_path, suanli_home):
+    job_id = submit(tmp_path, "run: sleep 1.5; exit 4\n")
+    wait_for(lambda: status(job_id)["status"] == "RUNNING")
+    agent = json.loads((suanli_home / "agent.json").read_text())["pid"]
+    os.kill(agent, signal.SIGKILL)
+    time.sleep(2.5)  # the job ends while no agent watches
+    doc = status(job_id)
+    assert doc["status"] == "RUNNING"  # nobody has looked yet
+    cli("agent", "start", check=True)
+    doc = wait_done(job_id, timeout=15)
+    assert doc["status"] == "FAILED"
+    assert doc["attempts"][0]["exit_code"] == 4
+
+
+def test_agent_sigkilled_and_job_gone_is_failed_or_retried(tmp_path, suanli_home):
+    lost = submit(tmp_path, "run: sleep 300\n", "a.yaml")
+    retried = submit(tmp_path, "retries: 1\nrun: test $SUANLI_ATTEMPT -ge 2 || sleep 300\n", "b.yaml")
+    wait_for(lambda: status(lost)["status"] == status(retried)["status"] == "RUNNING")
+    agent = json.loads((suanli_home / "agent.json").read_text())["pid"]
+    os.kill(agent, signal.SIGKILL)
+    for job_id in (lost, retried):  # the machine loses the jobs' processes too
+        shim = int(wait_for(lambda j=job_id: status(j)["attempts"][0]["pid"]))
+        os.killpg(shim, signal.SIGKILL)
+    time.sleep(0.5)
+    cli("agent", "start", check=True)
+    doc = wait_done(lost, timeout=15)
+    assert doc["status"] == "FAILED"
+    assert "vanished" in doc["reason"]
+    doc = wait_done(retried, timeout=15)
+    assert doc["status"] == "SUCCEEDED"
+    assert "vanished" in doc["attempts"][0]["reason"]
+    assert len(doc["attempts"]) == 2
+
+
+def test_agent_sigkilled_running_job_is_adopted(tmp_path, suanli_home):
+    (tmp_path / "tick.py").write_text(
+        "import json, time\n"
+        "for i in range(1, 5):\n"
+        "    print(json.dumps({'metric': 'tick', 'value': i}), flush=True)\n"
+        "    time.sleep(0.5)\n"
+    )
+    job_id = submit(tmp_path, "run: python tick.py\n")
+    wait_for(lambda: status(job_id)["metrics"].get("tick"))
+    agent = json.loads((suanli_home / "agent.json").read_text())["pid"]
+    os.kill(agent, signal.SIGKILL)
+    cli("agent", "start", check=True)
+    doc = wait_done(job_id, timeout=15)
+    assert doc["status"] == "SUCCEEDED"
+    assert doc["metrics"] == {"tick": 4.0}
+    from suanli import Client
+
+    ticks = [p["value"] for p in Client(start_agent=False).metric_history(job_id)]
+    assert ticks == [1.0, 2.0, 3.0, 4.0]  # adopted without losing or repeating metric points
