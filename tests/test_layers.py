@@ -1,0 +1,72 @@
+"""The package's shape: imports go one way (DESIGN.md), and the public API is pinned."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import suanli
+
+SRC = Path(suanli.__file__).parent
+
+# Each layer may import only from these layers of ours (and itself).
+ALLOWED = {
+    "core": set(),
+    "catalog": {"core"},
+    "jobs": {"core", "catalog"},
+    "estimate": {"core", "catalog"},
+    "plan": {"core", "catalog", "estimate", "jobs"},
+    "store": {"core", "jobs"},
+    "schedule": {"core", "catalog", "jobs", "estimate"},
+    "run": {"core", "catalog", "jobs", "store", "schedule", "estimate"},
+    "train": {"core"},
+    "compress": {"core", "catalog", "estimate"},
+    "monitor": {"core", "catalog", "store"},
+    "ledger": {"core"},
+    "api": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan"},
+    "flow": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "api"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "suanli" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_imports_go_one_way():
+    wrong = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        layer = rel.parts[0].removesuffix(".py")
+        if layer not in ALLOWED:
+            continue  # cli, server, __init__, __main__ sit on top
+        for target in _imports(path) - ALLOWED[layer] - {layer}:
+            wrong.append(f"{rel} imports suanli.{target}")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_public_api_is_pinned():
+    assert suanli.__all__ == [
+        "BadInput",
+        "Client",
+        "JobSpec",
+        "JobState",
+        "Resources",
+        "Stage",
+        "SuanliError",
+        "load_spec",
+        "run",
+    ]
+    for name in suanli.__all__:
+        assert getattr(suanli, name) is not None
