@@ -15,8 +15,7 @@ from pathlib import Path
 from suanli.core.errors import BadInput, SuanliError
 from suanli.jobs.spec import JobSpec, load_spec
 from suanli.jobs.states import JobState
-from suanli.run import agent as agent_mod
-from suanli.run.pool import check_fits_pool, discover_local_node
+from suanli.run import admission, control
 from suanli.store.records import EventRecord, JobRecord, NodeRecord
 from suanli.store.store import Store
 
@@ -43,13 +42,8 @@ class Client:
         """The pool's nodes; registers this machine first if it is not yet a node."""
         if time.monotonic() - self._pool_checked_at < 2.0 and self._nodes:
             return self._nodes
-        nodes = self.store.nodes()
-        if not nodes:
-            n = discover_local_node()
-            self.store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
-            nodes = self.store.nodes()
-        self._nodes, self._pool_checked_at = nodes, time.monotonic()
-        return nodes
+        self._nodes, self._pool_checked_at = admission.pool(self.store), time.monotonic()
+        return self._nodes
 
     def submit(self, spec: JobSpec | str | Path, env: dict[str, str] | None = None) -> int:
         """Validate, store as PENDING and wake the agent. Returns the job id at once."""
@@ -57,16 +51,13 @@ class Client:
 
     def submit_many(self, specs: Sequence[JobSpec]) -> list[int]:
         """Submit several jobs in one transaction (all or none)."""
-        nodes = self.pool()
-        for spec in specs:
-            check_fits_pool(spec, nodes)
-        ids = self.store.submit_many(specs)
+        ids = admission.admit(self.store, specs, self.pool())
         self.wake()
         return ids
 
     def wake(self) -> None:
         if self.start_agent:
-            agent_mod.nudge(agent_mod.ensure_agent(self.store.url))
+            control.nudge(control.ensure_agent(self.store.url))
 
     # ---- reading ------------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ def _agent_doc(info, running: bool) -> dict:  # type: ignore[no-untyped-def]
 @agent_app.command("start")
 def agent_start(as_json: JsonOpt = False) -> None:
     """Start the agent (commands that need it start it themselves)."""
-    from suanli.run.agent import ensure_agent
+    from suanli.run.control import ensure_agent
 
     info = ensure_agent(client().store.url)
     if as_json:
@@ -52,7 +52,7 @@ def agent_start(as_json: JsonOpt = False) -> None:
 @agent_app.command("stop")
 def agent_stop(as_json: JsonOpt = False) -> None:
     """Stop the agent. Running jobs keep running; the next agent adopts them."""
-    from suanli.run.agent import stop_agent
+    from suanli.run.control import stop_agent
 
     info = stop_agent()
     if as_json:
@@ -64,7 +64,7 @@ def agent_stop(as_json: JsonOpt = False) -> None:
 @agent_app.command("status")
 def agent_status(as_json: JsonOpt = False) -> None:
     """Is the agent running, and for which database?"""
-    from suanli.run.agent import running_agent
+    from suanli.run.control import running_agent
 
     info = running_agent()
     if as_json:

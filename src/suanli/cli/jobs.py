@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from suanli.cli.output import emit_json, err, metrics_line, out, seconds
-from suanli.cli.state import client
+from suanli.cli.state import client, db_url
 from suanli.core.errors import BadInput
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
@@ -109,8 +109,9 @@ def run(
 
 def submit(job_file: JobFile, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """Queue a job and return its id at once; the job runs on after this command exits."""
-    c = client()
-    job_id = c.submit(job_file, _envs(env))
+    from suanli.run import control
+
+    job_id = control.submit(job_file, _envs(env), db_url())
     if as_json:
         emit_json({"id": job_id, "status": "PENDING"})
     else:

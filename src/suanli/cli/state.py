@@ -15,6 +15,12 @@ def set_db(url: str | None) -> None:
     _options["db"] = url
 
 
+def db_url() -> str:
+    from suanli.store.paths import default_db_url, normalize_db_url
+
+    return normalize_db_url(_options["db"]) if _options["db"] else default_db_url()
+
+
 def client() -> Client:
     """The Client for this invocation (imported lazily: the CLI starts without the library loaded)."""
     if not _client:

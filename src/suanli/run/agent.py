@@ -1,10 +1,11 @@
 """The local agent: a background process that schedules pending jobs onto this machine, starts them
 through the executor, watches them and records how they end.
 
-The first command that needs it starts it (`ensure_agent`); later commands find it through
-SUANLI_HOME/agent.json and wake it with SIGUSR1. Jobs run under their own supervisor (shim.py), so
-they survive the agent; a restarted agent reconciles every RUNNING attempt: it adopts live ones,
-records the outcome of those that ended, and fails (or retries, per the spec) those that vanished.
+The first command that needs it starts it (control.ensure_agent); later commands find it through
+SUANLI_HOME/agent.json, wake it with SIGUSR1 and send it submissions over its Unix socket. Jobs run
+under their own supervisor (shim.py), so they survive the agent; a restarted agent reconciles every
+RUNNING attempt: it adopts live ones, records the outcome of those that ended, and fails (or retries,
+per the spec) those that vanished.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import logging
 import os
 import select
 import signal
-import subprocess
+import socket
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from suanli.core.errors import SuanliError
+from suanli.jobs.spec import load_spec
 from suanli.jobs.states import IllegalTransition, JobState
-from suanli.run.local import LocalExecutor, process_alive, run_dir_for
+from suanli.run import admission
+from suanli.run.control import info_path, read_agent_info, socket_path
+from suanli.run.local import LocalExecutor, run_dir_for
 from suanli.run.metrics import LogTail, tail_text
 from suanli.run.pool import discover_local_node
 from suanli.schedule.policies import get_policy
@@ -38,89 +40,6 @@ log = logging.getLogger("suanli.agent")
 
 CANCEL_GRACE_SECONDS = 10.0
 HEARTBEAT_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class AgentInfo:
-    pid: int
-    started_at: float
-    db_url: str
-    node: str
-
-    def alive(self) -> bool:
-        return process_alive(self.pid, self.started_at)
-
-
-def _info_path() -> Path:
-    return home() / "agent.json"
-
-
-def read_agent_info() -> AgentInfo | None:
-    try:
-        data = json.loads(_info_path().read_text())
-        return AgentInfo(data["pid"], data["started_at"], data["db_url"], data["node"])
-    except (FileNotFoundError, ValueError, KeyError):
-        return None
-
-
-def running_agent() -> AgentInfo | None:
-    info = read_agent_info()
-    return info if info is not None and info.alive() else None
-
-
-def nudge(info: AgentInfo | None = None) -> None:
-    """Wake the agent so it acts on new state now rather than at its next tick."""
-    info = info or running_agent()
-    if info is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(info.pid, signal.SIGUSR1)
-
-
-def ensure_agent(db_url: str, timeout_s: float = 30.0) -> AgentInfo:
-    """The running agent for `db_url`, starting one in the background if none runs."""
-    info = running_agent()
-    if info is not None:
-        if info.db_url != db_url:
-            raise SuanliError(
-                f"an agent for another database is running (pid {info.pid}, db {info.db_url}); "
-                "stop it with `suanli agent stop` first"
-            )
-        return info
-    logfile = (home() / "agent.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "suanli.run.agent", "--db", db_url],
-        stdin=subprocess.DEVNULL,
-        stdout=logfile,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        close_fds=True,
-    )
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        info = running_agent()
-        if info is not None:
-            return info
-        if proc.poll() is not None:
-            info = running_agent()  # lost a start race to another agent, which is fine
-            if info is not None:
-                return info
-            raise SuanliError(f"the agent exited with code {proc.returncode}; see {home() / 'agent.log'}")
-        time.sleep(0.02)
-    raise SuanliError(f"the agent did not start within {timeout_s:.0f} s; see {home() / 'agent.log'}")
-
-
-def stop_agent(timeout_s: float = 15.0) -> AgentInfo | None:
-    """Stop the agent (jobs keep running and are adopted by the next agent). None if none ran."""
-    info = running_agent()
-    if info is None:
-        return None
-    os.kill(info.pid, signal.SIGTERM)
-    deadline = time.time() + timeout_s
-    while time.time() < deadline and info.alive():
-        time.sleep(0.02)
-    if info.alive():
-        os.kill(info.pid, signal.SIGKILL)
-    return info
 
 
 class Agent:
@@ -252,6 +171,37 @@ class Agent:
 
     # ---- the loop -------------------------------------------------------------------------------
 
+    def handle(self, request: dict) -> dict:
+        """One request from a client; errors come back with their exit code, nothing half-done."""
+        try:
+            if request.get("op") == "submit":
+                spec = load_spec(request["path"], env_overrides=request.get("env") or None)
+                (job_id,) = admission.admit(self.store, [spec])
+                self.tick()  # start it now if it fits
+                return {"id": job_id}
+            if request.get("op") == "ping":
+                return {"pid": os.getpid()}
+            return {"error": f"unknown request {request.get('op')!r}", "exit_code": 2}
+        except SuanliError as e:
+            return {"error": str(e), "exit_code": e.exit_code}
+
+    def _answer(self, listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5.0)
+            data = b""
+            try:
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                answer = self.handle(json.loads(data))
+            except (OSError, ValueError) as e:
+                answer = {"error": f"bad request: {e}", "exit_code": 2}
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps(answer).encode() + b"\n")
+
     def serve(self) -> None:
         lock = (home() / "agent.lock").open("w")
         try:
@@ -272,15 +222,31 @@ class Agent:
         signal.signal(signal.SIGUSR1, lambda *_: None)
         signal.signal(signal.SIGCHLD, lambda *_: None)
 
+        sock_path = socket_path()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(sock_path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # owner-only: whoever can connect can run jobs as us
+        try:
+            listener.bind(sock_path)
+        finally:
+            os.umask(old_umask)
+        listener.listen(64)
+
         n = self.node
         self.store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
-        info = {"pid": os.getpid(), "db_url": self.store.url, "node": n.name}
         import psutil
 
-        info["started_at"] = psutil.Process().create_time()
-        tmp = _info_path().with_suffix(".tmp")
+        info = {
+            "pid": os.getpid(),
+            "started_at": psutil.Process().create_time(),
+            "db_url": self.store.url,
+            "node": n.name,
+            "socket": sock_path,
+        }
+        tmp = info_path().with_suffix(".tmp")
         tmp.write_text(json.dumps(info))
-        os.replace(tmp, _info_path())
+        os.replace(tmp, info_path())
         log.info("agent %s up on node %s (%s)", os.getpid(), n.name, self.store.url)
         try:
             while not self.stopping:
@@ -289,17 +255,20 @@ class Agent:
                 except Exception:
                     log.exception("tick failed")
                 timeout = 0.25 if self.tails else 2.0
-                ready, _, _ = select.select([wake_r], [], [], timeout)
-                if ready:
-                    try:
+                ready, _, _ = select.select([wake_r, listener], [], [], timeout)
+                if listener in ready:
+                    self._answer(listener)
+                if wake_r in ready:
+                    with contextlib.suppress(BlockingIOError):
                         while os.read(wake_r, 512):
                             pass
-                    except BlockingIOError:
-                        pass
         finally:
-            info_now = read_agent_info()
-            if info_now is not None and info_now.pid == os.getpid():
-                _info_path().unlink(missing_ok=True)
+            listener.close()
+            current = read_agent_info()
+            if current is not None and current.pid == os.getpid():
+                info_path().unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(sock_path)
             log.info("agent %s stopped", os.getpid())
 
 

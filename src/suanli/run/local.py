@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from suanli.run.control import process_alive
 from suanli.run.executor import Handle, Outcome
 from suanli.store.paths import logs_dir
 from suanli.store.records import AttemptRecord, JobRecord
@@ -25,21 +26,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def process_alive(pid: int | None, started_at: float | None) -> bool:
-    """True when `pid` is running and is the process we started (not a reused pid or a zombie)."""
-    if pid is None:
-        return False
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if started_at is not None and abs(proc.create_time() - started_at) > 1.0:
-            return False
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 class LocalExecutor:

@@ -13,8 +13,15 @@ def home() -> Path:
 
 
 def default_db_url() -> str:
-    """SUANLI_DB_URL if set (e.g. postgresql+psycopg://...), else SQLite under SUANLI_HOME."""
-    return os.environ.get("SUANLI_DB_URL") or f"sqlite:///{home() / 'suanli.db'}"
+    """SUANLI_DB_URL if set (e.g. postgresql://...), else SQLite under SUANLI_HOME."""
+    return normalize_db_url(os.environ.get("SUANLI_DB_URL") or f"sqlite:///{home() / 'suanli.db'}")
+
+
+def normalize_db_url(url: str) -> str:
+    """One spelling per database, so the agent and the CLI agree on which one they mean."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
 
 
 def logs_dir() -> Path:

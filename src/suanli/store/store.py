@@ -19,7 +19,7 @@ from suanli.core.errors import BadInput, NotFound
 from suanli.jobs.spec import JobSpec
 from suanli.jobs.states import JobState, check_transition
 from suanli.store import models as m
-from suanli.store.paths import default_db_url
+from suanli.store.paths import default_db_url, normalize_db_url
 from suanli.store.records import AttemptRecord, EventRecord, JobRecord, NodeRecord
 
 
@@ -60,10 +60,8 @@ class Store:
     """suanli's state: nodes, jobs, attempts, metrics, events."""
 
     def __init__(self, url: str | None = None) -> None:
-        self.url = url or default_db_url()
+        self.url = normalize_db_url(url or default_db_url())
         _validate_url(self.url)
-        if self.url.startswith("postgresql://"):
-            self.url = "postgresql+psycopg://" + self.url.removeprefix("postgresql://")
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             self._write_engine = _sqlite_engine(self.url, immediate=True)

@@ -1,0 +1,296 @@
+"""`suanli estimate train|infer`: parse flags, one library call, print (a Rich table or one JSON document)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    help="How much compute a workload needs and how long it takes (FLOPs, memory, layout, time, energy).",
+    no_args_is_help=True,
+)
+
+_MODEL_HELP = "Model size, e.g. 7B or 7e9 (architecture filled in by scaling convention)."
+
+
+def _arch_flags(
+    layers: int | None,
+    hidden: int | None,
+    heads: int | None,
+    kv_heads: int | None,
+    ffn_hidden: int | None,
+    vocab: int | None,
+    experts: int | None,
+    experts_per_token: int | None,
+    active_params: str | None,
+) -> dict[str, Any]:
+    return {
+        "layers": layers,
+        "hidden": hidden,
+        "heads": heads,
+        "kv_heads": kv_heads,
+        "ffn_hidden": ffn_hidden,
+        "vocab": vocab,
+        "experts": experts,
+        "experts_per_token": experts_per_token,
+        "active_params": active_params,
+    }
+
+
+@app.command()
+def train(
+    params: str | None = typer.Option(None, "--params", help=_MODEL_HELP),
+    layers: int | None = typer.Option(None, "--layers"),
+    hidden: int | None = typer.Option(None, "--hidden"),
+    heads: int | None = typer.Option(None, "--heads"),
+    kv_heads: int | None = typer.Option(None, "--kv-heads"),
+    ffn_hidden: int | None = typer.Option(None, "--ffn-hidden"),
+    vocab: int | None = typer.Option(None, "--vocab"),
+    seq_len: int | None = typer.Option(None, "--seq-len"),
+    experts: int | None = typer.Option(None, "--experts"),
+    experts_per_token: int | None = typer.Option(None, "--experts-per-token"),
+    active_params: str | None = typer.Option(None, "--active-params"),
+    model: str | None = typer.Option(
+        None, "--model", help="A Hugging Face config.json (read, never downloaded)."
+    ),
+    python: str | None = typer.Option(None, "--python", help="MODULE:FACTORY returning a torch nn.Module."),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="Probe input, e.g. 8,2048."),
+    input_dtype: str = typer.Option("auto", "--input-dtype", help="auto, long (token ids) or float."),
+    tokens: str | None = typer.Option(None, "--tokens", help="Training tokens, e.g. 1T or 2e12."),
+    steps: int | None = typer.Option(None, "--steps"),
+    batch: int | None = typer.Option(None, "--batch", help="Global batch in sequences."),
+    accelerator: str = typer.Option("H100", "--accelerator"),
+    count: int | None = typer.Option(None, "--count", help="Number of devices (default 8)."),
+    precision: str = typer.Option("bf16", "--precision", help="bf16, fp16, fp8 or fp32."),
+    tp: int | None = typer.Option(None, "--tp"),
+    pp: int | None = typer.Option(None, "--pp"),
+    dp: int | None = typer.Option(None, "--dp"),
+    zero: int | None = typer.Option(None, "--zero", help="ZeRO stage 0-3."),
+    fsdp: bool = typer.Option(False, "--fsdp", help="Fully sharded data parallel (= ZeRO 3)."),
+    microbatch: int | None = typer.Option(None, "--microbatch"),
+    recompute: str | None = typer.Option(None, "--recompute", help="none, selective or full."),
+    flash_attention: bool = typer.Option(True, "--flash-attention/--no-flash-attention"),
+    network_gbps: float | None = typer.Option(None, "--network-gbps", help="Inter-node Gb/s per device."),
+    pue: float | None = typer.Option(None, "--pue"),
+    region: str = typer.Option("world", "--region", help="Grid for CO2, e.g. world, france, china."),
+    grid_gco2_per_kwh: float | None = typer.Option(None, "--grid-gco2-per-kwh"),
+    power_fraction: float = typer.Option(1.0, "--power-fraction", help="Average power as a share of TDP."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Estimate a training run: FLOPs, memory per device, best layout, time, device-hours, energy, CO2."""
+    from suanli.estimate.energy import DEFAULT_PUE
+    from suanli.estimate.train import estimate_train, estimate_train_probe
+
+    energy = {
+        "pue": DEFAULT_PUE if pue is None else pue,
+        "region": region,
+        "grid_gco2_per_kwh": grid_gco2_per_kwh,
+        "power_fraction": power_fraction,
+    }
+    if python is not None:
+        from suanli.core.errors import BadInput
+        from suanli.estimate.probe import probe
+
+        if input_shape is None:
+            raise BadInput("input_shape", None, "is needed with --python (e.g. --input-shape 8,2048)")
+        typer.echo(f"probing {python} on the meta device ...", err=True)
+        result = probe(python, input_shape, input_dtype)
+        est = estimate_train_probe(
+            result,
+            tokens=tokens,
+            steps=steps,
+            batch=batch,
+            accelerator=accelerator,
+            count=count or 1,
+            precision=precision,
+            zero=3 if fsdp else zero,
+            **energy,
+        )
+    else:
+        est = estimate_train(
+            model=model,
+            params=params,
+            seq_len=seq_len,
+            tokens=tokens,
+            steps=steps,
+            batch=batch,
+            accelerator=accelerator,
+            count=count,
+            precision=precision,
+            tp=tp,
+            pp=pp,
+            dp=dp,
+            zero=zero,
+            fsdp=fsdp,
+            microbatch=microbatch,
+            recompute=recompute,
+            flash_attention=flash_attention,
+            network_gbps=network_gbps,
+            **energy,
+            **_arch_flags(
+                layers, hidden, heads, kv_heads, ffn_hidden, vocab, experts, experts_per_token, active_params
+            ),
+        )
+    doc = est.to_json()
+    if as_json:
+        typer.echo(json.dumps(doc, default=_jsonable))
+        return
+    _print_train(doc)
+
+
+@app.command()
+def infer(
+    params: str | None = typer.Option(None, "--params", help=_MODEL_HELP),
+    layers: int | None = typer.Option(None, "--layers"),
+    hidden: int | None = typer.Option(None, "--hidden"),
+    heads: int | None = typer.Option(None, "--heads"),
+    kv_heads: int | None = typer.Option(None, "--kv-heads"),
+    ffn_hidden: int | None = typer.Option(None, "--ffn-hidden"),
+    vocab: int | None = typer.Option(None, "--vocab"),
+    experts: int | None = typer.Option(None, "--experts"),
+    experts_per_token: int | None = typer.Option(None, "--experts-per-token"),
+    active_params: str | None = typer.Option(None, "--active-params"),
+    model: str | None = typer.Option(
+        None, "--model", help="A Hugging Face config.json (read, never downloaded)."
+    ),
+    accelerator: str = typer.Option("H100", "--accelerator"),
+    count: int = typer.Option(1, "--count", help="Devices, tensor parallel."),
+    batch: int = typer.Option(1, "--batch", help="Concurrent sequences."),
+    prompt_tokens: int = typer.Option(512, "--prompt-tokens"),
+    output_tokens: int = typer.Option(256, "--output-tokens"),
+    precision: str = typer.Option("bf16", "--precision", help="Weights: bf16, fp16, fp8, int8, int4, fp32."),
+    kv_precision: str | None = typer.Option(None, "--kv-precision", help="KV cache: bf16 (default) or fp8."),
+    price: float | None = typer.Option(None, "--price", help="USD per device-hour, for cost per 1M tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Estimate serving: weights + KV-cache memory, largest batch, time to first token, decode speed, cost."""
+    from suanli.estimate.infer import estimate_infer
+
+    est = estimate_infer(
+        model=model,
+        params=params,
+        accelerator=accelerator,
+        count=count,
+        batch=batch,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        precision=precision,
+        kv_precision=kv_precision,
+        price_per_device_hour=price,
+        seq_len=prompt_tokens + output_tokens,
+        **_arch_flags(
+            layers, hidden, heads, kv_heads, ffn_hidden, vocab, experts, experts_per_token, active_params
+        ),
+    )
+    doc = est.to_json()
+    if as_json:
+        typer.echo(json.dumps(doc, default=_jsonable))
+        return
+    _print_infer(doc)
+
+
+# ---- printing --------------------------------------------------------------------------------------
+def _jsonable(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+def _si(x: float, unit: str = "") -> str:
+    for div, p in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g} {p}{unit}"
+    return f"{x:.3g} {unit}".strip()
+
+
+def _gib(x: float) -> str:
+    return f"{x / 1024**3:.1f} GiB"
+
+
+def _table(title: str, rows: list[tuple[str, str]], notes: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column("", style="bold")
+    t.add_column("")
+    for k, v in rows:
+        t.add_row(k, v)
+    console = Console()
+    console.print(t)
+    console.print("[bold]Assumptions[/bold]")
+    for n in notes:
+        console.print(f"  - {n}", highlight=False, markup=False)
+
+
+def _print_train(d: dict) -> None:
+    f = d["flops"]
+    pt = f.get("per_token", {})
+    mem = d["memory_breakdown_bytes"]
+    lay = d["layout"]
+    rows = [
+        ("model", str(d["architecture"].get("description", d["architecture"].get("family")))),
+        ("parameters", f"{_si(d['params'])} (active {_si(d['active_params'])})"),
+        ("tokens", _si(d["tokens"])),
+        ("FLOPs total", f"{f['total']:.3g} FLOP (6ND rule: {f.get('six_n_d', f['model_total']):.3g})"),
+    ]
+    if pt:
+        rows.append(
+            (
+                "FLOPs per token",
+                f"fwd {_si(pt['forward'])}, bwd {_si(pt['backward'])}, recompute {_si(pt['recompute'])}; "
+                f"of fwd: attention {_si(pt['attention_forward'])}, "
+                f"output layer {_si(pt['output_layer_forward'])}",
+            )
+        )
+    rows += [
+        (
+            "memory per device",
+            f"{_gib(d['memory_per_device_bytes'])} of {_gib(d['memory_capacity_bytes'])}: "
+            + ", ".join(f"{k} {_gib(v)}" for k, v in mem.items()),
+        ),
+        (
+            "layout" + (" (searched)" if d["layout_searched"] else ""),
+            f"tp={lay['tp']} pp={lay['pp']} dp={lay['dp']} zero={lay['zero']} microbatch={lay['microbatch']} "
+            f"recompute={lay['recompute']}",
+        ),
+        ("devices", f"{d['count']}x {d['accelerator']} ({d['precision']})"),
+        ("throughput", f"{d['tokens_per_second_per_device']:.0f} tokens/s per device (whole run)"),
+        ("MFU", f"{d['mfu']:.1%} steady state, {d['mfu_whole_run']:.1%} whole run"),
+        ("wall time", f"{d['wall_hours']:.1f} h ({d['wall_hours_low']:.1f} - {d['wall_hours_high']:.1f})"),
+        (
+            "device-hours",
+            f"{d['device_hours']:.4g} ({d['device_hours_low']:.4g} - {d['device_hours_high']:.4g})",
+        ),
+        ("energy", "not sourced" if d["energy_kwh"] is None else f"{d['energy_kwh']:.4g} kWh"),
+        ("CO2", "not sourced" if d["co2_kg"] is None else f"{d['co2_kg']:.4g} kg"),
+    ]
+    _table("suanli estimate train", rows, d["assumptions"])
+
+
+def _print_infer(d: dict) -> None:
+    mem = d["memory_breakdown_bytes"]
+    cost = d["cost_per_million_tokens_usd"]
+    rows = [
+        ("parameters", f"{_si(d['params'])} (active {_si(d['active_params'])})"),
+        ("devices", f"{d['count']}x {d['accelerator']}, weights {d['precision']}, KV {d['kv_precision']}"),
+        (
+            "memory per device",
+            f"{_gib(d['memory_per_device_bytes'])} of {_gib(d['memory_capacity_bytes'])}: "
+            + ", ".join(f"{k} {_gib(v)}" for k, v in mem.items()),
+        ),
+        ("KV cache per token", f"{d['kv_cache_bytes_per_token'] / 1024:.1f} KiB"),
+        ("largest batch", f"{d['max_batch']} sequences of {d['prompt_tokens'] + d['output_tokens']} tokens"),
+        ("time to first token", f"{d['time_to_first_token_s'] * 1000:.1f} ms (batch {d['batch']})"),
+        (
+            "decode",
+            f"{d['decode_tokens_per_second']:.0f} tokens/s total, "
+            f"{d['decode_tokens_per_second_per_sequence']:.1f} per sequence ({d['decode_regime']})",
+        ),
+        ("request time", f"{d['request_seconds']:.2f} s"),
+        ("cost per 1M output tokens", "pass --price" if cost is None else f"{cost:.3g} USD"),
+    ]
+    _table("suanli estimate infer", rows, d["assumptions"])

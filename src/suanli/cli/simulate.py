@@ -1,0 +1,215 @@
+"""`suanli simulate`: replay a job trace on a described cluster under one or more policies.
+
+Parse, one library call per policy, print. The simulator package is imported inside the command so
+that `suanli --help` stays fast."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from suanli.core.errors import BadInput
+
+TABLE_COLUMNS = (
+    ("policy", "policy", None),
+    ("jobs", "jobs", None),
+    ("avg JCT", "avg_jct_s", "time"),
+    ("median JCT", "median_jct_s", "time"),
+    ("p95 JCT", "p95_jct_s", "time"),
+    ("p99 JCT", "p99_jct_s", "time"),
+    ("avg queue", "avg_queue_s", "time"),
+    ("makespan", "makespan_s", "time"),
+    ("GPU util", "utilization", "pct"),
+    ("Jain", "jain_fairness", "ratio"),
+    ("worst user slowdown", "worst_user_slowdown", "ratio"),
+    ("preemptions", "preemptions", None),
+)
+
+
+def _fmt_time(value: float) -> str:
+    if value < 120:
+        return f"{value:.1f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def _policy_names(policy: str | None, compare: str | None) -> list[str]:
+    from suanli.schedule.policies import DEFAULT_POLICY, get_policy
+
+    names = [policy] if policy else []
+    if compare:
+        names += [c.strip() for c in compare.split(",") if c.strip()]
+    if not names:
+        names = [DEFAULT_POLICY]
+    names = list(dict.fromkeys(names))
+    for name in names:
+        get_policy(name)  # unknown names fail here, before the trace is read, listing the known ones
+    return names
+
+
+def _make_policy(name: str, placement: str, preemption_cost: float):
+    from suanli.schedule.policies import POLICIES
+
+    cls = POLICIES[name]
+    params = inspect.signature(cls).parameters
+    options: dict[str, object] = {"consolidate": placement != "count"}
+    if "preemption_cost_s" in params:
+        options["preemption_cost_s"] = preemption_cost
+    return cls(**{k: v for k, v in options.items() if k in params})
+
+
+def simulate(
+    trace: str = typer.Option(
+        ...,
+        "--trace",
+        help="Trace file: generic CSV, Tiresias CSV, Philly CSV, Gavel .trace; or synthetic:N.",
+    ),
+    cluster: str = typer.Option(
+        ..., "--cluster", help="NODESxGPUS[xTYPE][,...] such as 16x4 or 16x8xA100,8x4xV100, or a YAML file."
+    ),
+    policy: str | None = typer.Option(None, "--policy", help="Policy to replay (default: suanli's default)."),
+    compare: str | None = typer.Option(None, "--compare", help="More policies to compare, comma-separated."),
+    preemption_cost: float = typer.Option(
+        0.0,
+        "--preemption-cost",
+        help="Seconds a preempted job spends restoring when it restarts (0 as in published simulators).",
+    ),
+    placement: str = typer.Option(
+        "consolidated",
+        "--placement",
+        help="consolidated (fewest nodes; default), fewest (best effort), or count.",
+    ),
+    trace_format: str = typer.Option("auto", "--format", help="auto, generic, tiresias, philly or gavel."),
+    vc: str | None = typer.Option(None, "--vc", help="Philly virtual cluster to keep (philly.csv), or all."),
+    throughputs: Path | None = typer.Option(
+        None, "--throughputs", help="Gavel throughput JSON: per-job speed on each GPU type (heterogeneity)."
+    ),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="List and skip invalid jobs instead of stopping."
+    ),
+    limit: int | None = typer.Option(None, "--limit", help="Replay only the first N jobs."),
+    seed: int = typer.Option(0, "--seed", help="Seed for synthetic traces (results are deterministic)."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print one JSON document and nothing else on stdout."
+    ),
+    plot: Path | None = typer.Option(None, "--plot", help="Folder for JCT CDF and utilisation plots (PNG)."),
+) -> None:
+    """Replay a job trace on a cluster and compare scheduling policies: JCT, queueing, utilisation,
+    preemptions and fairness."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from suanli.schedule.simulate import (
+        PLACEMENTS,
+        load_throughputs,
+        load_trace,
+        parse_cluster,
+        summarize,
+        utilization_series,
+    )
+    from suanli.schedule.simulate import simulate as replay
+    from suanli.schedule.simulate.engine import invalid_jobs, job_requests
+
+    if placement not in PLACEMENTS:
+        raise BadInput("placement", placement, f"must be one of {', '.join(PLACEMENTS)}")
+    if preemption_cost < 0:
+        raise BadInput("preemption-cost", preemption_cost, "must be >= 0 seconds")
+    if limit is not None and limit < 1:
+        raise BadInput("limit", limit, "must be >= 1")
+    names = _policy_names(policy, compare)
+    nodes = parse_cluster(cluster)
+    table = load_throughputs(throughputs) if throughputs else None
+    loaded = load_trace(trace, fmt=trace_format, vc=vc, throughputs=table, seed=seed)
+    jobs = loaded.jobs[:limit] if limit else loaded.jobs
+    _, bad_fit = job_requests(jobs, nodes, placement)
+    bad = loaded.invalid + bad_fit
+    if bad and not skip_invalid:
+        raise invalid_jobs(bad, loaded.source)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if bad:
+        err.print(f"skipped {len(bad)} invalid job(s):")
+        for line in bad:
+            err.print(f"  {line}")
+    if not jobs:
+        raise BadInput("trace", loaded.source, "has no valid jobs to replay")
+
+    results = []
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} jobs"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        for name in names:
+            task = bar.add_task(name, total=len(jobs))
+            result = replay(
+                jobs,
+                nodes,
+                _make_policy(name, placement, preemption_cost),
+                preemption_cost_s=preemption_cost,
+                placement=placement,
+                skip_invalid=True,
+                progress=lambda done, total, task=task: bar.update(task, completed=done, total=total),
+            )
+            results.append(result)
+    summaries = [summarize(r) for r in results]
+    plots = []
+    if plot is not None:
+        from suanli.schedule.simulate.plot import plot_results
+
+        plots = [str(p) for p in plot_results(results, plot)]
+
+    if json_out:
+        doc = {
+            "trace": loaded.source,
+            "cluster": cluster,
+            "gpus": sum(n.gpus for n in nodes),
+            "nodes": len(nodes),
+            "placement": placement,
+            "preemption_cost_s": preemption_cost,
+            "skipped": bad,
+            "policies": [
+                {
+                    **s.as_dict(),
+                    "utilization_over_time": [[round(t, 1), round(u, 4)] for t, u in utilization_series(r)],
+                }
+                for s, r in zip(summaries, results, strict=True)
+            ],
+            "plots": plots,
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+
+    from rich.table import Table
+
+    out = Console(highlight=False, soft_wrap=True)
+    title = f"{loaded.source} on {cluster} ({sum(n.gpus for n in nodes)} GPUs), placement={placement}"
+    if preemption_cost:
+        title += f", preemption cost {preemption_cost:g} s"
+    grid = Table(title=title)
+    for header, _, _ in TABLE_COLUMNS:
+        grid.add_column(header, justify="left" if header == "policy" else "right")
+    for s in summaries:
+        row = []
+        for _, key, kind in TABLE_COLUMNS:
+            value = getattr(s, key)
+            if kind == "time":
+                row.append(_fmt_time(value))
+            elif kind == "pct":
+                row.append(f"{100 * value:.1f}%")
+            elif kind == "ratio":
+                row.append(f"{value:.3f}")
+            else:
+                row.append(str(value))
+        grid.add_row(*row)
+    out.print(grid)
+    for p in plots:
+        out.print(f"wrote {p}")

@@ -1,0 +1,28 @@
+"""Admission: the checks a job passes before it is stored, in one place for the API and the agent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from suanli.jobs.spec import JobSpec
+from suanli.run.pool import check_fits_pool, discover_local_node
+from suanli.store.records import NodeRecord
+from suanli.store.store import Store
+
+
+def pool(store: Store) -> list[NodeRecord]:
+    """The pool's nodes; this machine is registered first if the pool is empty."""
+    nodes = store.nodes()
+    if not nodes:
+        n = discover_local_node()
+        store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
+        nodes = store.nodes()
+    return nodes
+
+
+def admit(store: Store, specs: Sequence[JobSpec], nodes: Sequence[NodeRecord] | None = None) -> list[int]:
+    """Store the jobs as PENDING if every one can ever fit the pool; all or none."""
+    nodes = pool(store) if nodes is None else nodes
+    for spec in specs:
+        check_fits_pool(spec, nodes)
+    return store.submit_many(specs)
