@@ -213,3 +213,15 @@ def test_agent_sigkilled_running_job_is_adopted(tmp_path, suanli_home):
 
     ticks = [p["value"] for p in Client(start_agent=False).metric_history(job_id)]
     assert ticks == [1.0, 2.0, 3.0, 4.0]  # adopted without losing or repeating metric points
+
+
+def test_jobs_run_with_the_state_in_postgresql(tmp_path, pg_url):
+    env = {"SUANLI_DB_URL": pg_url}
+    job = write_job(tmp_path, 'name: pg\nrun: |\n  echo \'{"metric": "x", "value": 1}\'\n')
+    doc = json.loads(cli("run", str(job), "--json", env=env, check=True).stdout)
+    assert doc["status"] == "SUCCEEDED" and doc["metrics"] == {"x": 1.0}
+    assert cli_json("agent", "status", env=env)["db_url"].startswith("postgresql+psycopg://")
+    assert cli_json("status", str(doc["id"]), env=env)["status"] == "SUCCEEDED"
+    # The agent serves one database: another one is refused with a clear message.
+    other = cli("submit", str(job))
+    assert other.returncode == 1 and "an agent for another database is running" in other.stderr

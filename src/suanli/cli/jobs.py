@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from suanli.cli.output import emit_json, err, metrics_line, out, seconds
+from suanli.cli.output import clock, emit_json, err, metrics_line, out, seconds
 from suanli.cli.state import client, db_url
 from suanli.core.errors import BadInput
 
@@ -139,9 +139,8 @@ def status(
             out.print(f"  metrics: {metrics_line(record.metrics)}")
         table = Table("attempt", "node", "pid", "start", "end", "exit", "signal", "reason")
         for a in record.attempts:
-            j = a.to_json()
             table.add_row(
-                str(a.number), a.node, str(a.pid or "-"), j["start"] or "-", j["end"] or "-",
+                str(a.number), a.node, str(a.pid or "-"), clock(a.started_at), clock(a.ended_at),
                 "-" if a.exit_code is None else str(a.exit_code), a.signal or "-", a.reason or "",
             )  # fmt: skip
         if record.attempts:

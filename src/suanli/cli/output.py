@@ -27,6 +27,15 @@ def seconds(value: float | None) -> str:
     return f"{value / 3600:.1f} h"
 
 
+def clock(ts: float | None) -> str:
+    """Local wall-clock time of a Unix timestamp, for tables (JSON carries full ISO times)."""
+    if ts is None:
+        return "-"
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
 def size(value: float) -> str:
     return f"{value / 1024**3:.1f} GiB"
 

@@ -190,7 +190,9 @@ def simulate(
 
     from rich.table import Table
 
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False)
+    if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
+        out = Console(highlight=False, width=200)
     title = f"{loaded.source} on {cluster} ({sum(n.gpus for n in nodes)} GPUs), placement={placement}"
     if preemption_cost:
         title += f", preemption cost {preemption_cost:g} s"
