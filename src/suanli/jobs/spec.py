@@ -76,6 +76,20 @@ class ResourcesSpec(_Strict):
         return Resources(cpus=self.cpus, memory_bytes=self.memory_bytes, accelerators=dict(self.accelerators))
 
 
+class TrainSpec(_Strict):
+    """Options for jobs that use suanli.train; passed to every worker as SUANLI_TRAIN_* variables."""
+
+    gradient_compression: Literal["none", "fp16", "bf16", "powersgd"] = "none"
+    powersgd_rank: int = Field(2, ge=1)
+    local_sgd_steps: int = Field(0, ge=0, description="0 = synchronise gradients every step")
+    grad_accum_steps: int = Field(1, ge=1)
+    mixed_precision: Literal["auto", "none", "bf16", "fp16"] = "auto"
+    seed: int = 0
+
+    def env(self) -> dict[str, str]:
+        return {f"SUANLI_TRAIN_{k.upper()}": str(v) for k, v in self.model_dump().items()}
+
+
 class JobSpec(_Strict):
     """A job. Paths are resolved against the directory of the YAML file that defined them."""
 
@@ -92,6 +106,7 @@ class JobSpec(_Strict):
     user: str = Field(default_factory=lambda: os.environ.get("SUANLI_USER") or getpass.getuser())
     labels: dict[str, str] = Field(default_factory=dict)
     backend: Literal["local"] = "local"
+    train: TrainSpec = Field(default_factory=TrainSpec)
     workload: dict[str, Any] | None = None
 
     @field_validator("envs", mode="before")
@@ -167,7 +182,8 @@ def _from_validation_error(err: ValidationError) -> BadInput:
     loc = tuple(_ALIASES.get(str(p), str(p)) for p in first["loc"])
     field = ".".join(loc) or "spec"
     if first["type"] == "extra_forbidden":
-        model: type[BaseModel] = ResourcesSpec if loc[:1] == ("resources",) and len(loc) == 2 else JobSpec
+        nested = {"resources": ResourcesSpec, "train": TrainSpec}
+        model: type[BaseModel] = nested.get(loc[0], JobSpec) if len(loc) == 2 else JobSpec
         hint = did_you_mean(loc[-1], _field_names(model))
         known = ", ".join(_field_names(model))
         return BadInput(field, first.get("input"), "is not a known field", hint=hint or f"known: {known}")

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from suanli.jobs.spec import TrainSpec
 from suanli.run.control import process_alive
 from suanli.run.executor import Handle, Outcome
 from suanli.store.paths import logs_dir
@@ -38,12 +39,15 @@ class LocalExecutor:
         self, job: JobRecord, attempt_number: int, gpu_indices: list[int], run_dir: Path | str
     ) -> dict[str, str]:
         spec_env = dict(job.spec.get("envs") or {})
+        train = TrainSpec.model_validate(job.spec.get("train") or {})
         env = {
             "SUANLI_JOB_ID": str(job.id),
             "SUANLI_JOB_NAME": job.name,
             "SUANLI_ATTEMPT": str(attempt_number),
             "SUANLI_NUM_WORKERS": str(job.num_workers),
             "SUANLI_RUN_DIR": str(run_dir),
+            "SUANLI_CHECKPOINT_DIR": str(logs_dir() / f"job-{job.id}" / "checkpoints"),
+            **train.env(),
             "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in gpu_indices),
             "PYTHONUNBUFFERED": "1",
             # `python` in a job means the interpreter suanli runs under (its virtual environment).

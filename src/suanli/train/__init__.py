@@ -1,0 +1,25 @@
+"""Distributed, resumable training for ordinary PyTorch loops. Imported only by training processes."""
+
+from suanli.train.distributed import (
+    CommStats,
+    TrainConfig,
+    checkpoint,
+    comm_stats,
+    epochs,
+    finish,
+    is_main,
+    metric,
+    prepare,
+)
+
+__all__ = [
+    "CommStats",
+    "TrainConfig",
+    "checkpoint",
+    "comm_stats",
+    "epochs",
+    "finish",
+    "is_main",
+    "metric",
+    "prepare",
+]
