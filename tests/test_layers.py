@@ -23,6 +23,7 @@ ALLOWED = {
     "compress": {"core", "catalog", "estimate"},
     "monitor": {"core", "catalog", "store"},
     "ledger": {"core"},
+    "tune": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api"},
     "api": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan"},
     "flow": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "api"},
 }
@@ -65,8 +66,15 @@ def test_public_api_is_pinned():
         "Resources",
         "Stage",
         "SuanliError",
+        "estimate",
+        "estimate_infer",
+        "estimate_train",
         "load_spec",
         "run",
     ]
     for name in suanli.__all__:
         assert getattr(suanli, name) is not None
+    # suanli.estimate is both the estimator package and a call
+    result = suanli.estimate(params=7e9, tokens=1e12, accelerator="H100", count=64)
+    assert result.to_json()["device_hours"] > 0
+    assert callable(suanli.estimate.layout.gemm_size)

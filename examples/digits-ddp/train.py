@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import suanli.train as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "digits"))
-from train import DigitsCNN, load_data  # noqa: E402  (the model and data of examples/digits)
+from train import DigitsCNN, load_data
 
 
 def main() -> None:
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="global batch, split over the workers")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--train-size", type=int, default=1408, help="a multiple of the global batch")
     parser.add_argument("--fail-at-epoch", type=int, default=-1)
     parser.add_argument("--fail-rank", type=int, default=1)
@@ -41,7 +42,7 @@ def main() -> None:
     x_train, x_test, y_train, y_test = load_data(args.seed)
     train = TensorDataset(x_train[: args.train_size], y_train[: args.train_size])
     loader = DataLoader(train, batch_size=args.batch // world, shuffle=True)
-    model = DigitsCNN()
+    model = DigitsCNN(dropout=args.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     model, optimizer, loader = st.prepare(model, optimizer, loader, seed=args.seed)
     loss_fn = nn.CrossEntropyLoss()
@@ -53,9 +54,9 @@ def main() -> None:
         total, seen = 0.0, 0
         for i, (x, y) in enumerate(loader):
             first_try = os.environ.get("SUANLI_ATTEMPT", "1") == "1"
-            if epoch == args.fail_at_epoch and i == len(loader) // 2 and first_try:
-                if int(os.environ.get("RANK", 0)) == args.fail_rank:
-                    os.kill(os.getpid(), signal.SIGKILL)
+            this_rank = int(os.environ.get("RANK", 0)) == args.fail_rank
+            if epoch == args.fail_at_epoch and i == len(loader) // 2 and first_try and this_rank:
+                os.kill(os.getpid(), signal.SIGKILL)
             optimizer.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
@@ -63,7 +64,7 @@ def main() -> None:
             total += loss.item() * len(y)
             seen += len(y)
             steps += 1
-        st.metric("train_loss", total / seen, epoch)
+        st.metric("train_loss", st.mean(total / seen), epoch)  # over all workers' samples
         model.eval()
         with torch.no_grad():
             accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()

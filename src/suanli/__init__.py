@@ -20,12 +20,16 @@ _EXPORTS = {
     "BadInput": "suanli.core.errors",
     "Stage": "suanli.flow",
     "run": "suanli.flow",
+    "estimate_train": "suanli.estimate",
+    "estimate_infer": "suanli.estimate",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "estimate"])
 
 
 def __getattr__(name: str) -> Any:
+    if name == "estimate":  # the subpackage, callable: suanli.estimate(params=7e9, tokens=1e12, ...)
+        return import_module("suanli.estimate")
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'suanli' has no attribute {name!r}")

@@ -73,6 +73,9 @@ def train(
     microbatch: int | None = typer.Option(None, "--microbatch"),
     recompute: str | None = typer.Option(None, "--recompute", help="none, selective or full."),
     flash_attention: bool = typer.Option(True, "--flash-attention/--no-flash-attention"),
+    sequence_parallel: bool = typer.Option(
+        True, "--sequence-parallel/--no-sequence-parallel", help="With tensor parallelism."
+    ),
     network_gbps: float | None = typer.Option(None, "--network-gbps", help="Inter-node Gb/s per device."),
     pue: float | None = typer.Option(None, "--pue"),
     region: str = typer.Option("world", "--region", help="Grid for CO2, e.g. world, france, china."),
@@ -128,6 +131,7 @@ def train(
             microbatch=microbatch,
             recompute=recompute,
             flash_attention=flash_attention,
+            sequence_parallel=sequence_parallel,
             network_gbps=network_gbps,
             **energy,
             **_arch_flags(

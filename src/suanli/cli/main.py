@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from suanli.cli import cluster, jobs
+from suanli.cli import cluster, estimate, jobs, tune
 from suanli.cli.state import set_db
 from suanli.core.errors import SuanliError
 
@@ -39,6 +39,8 @@ app.command()(jobs.logs)
 app.command()(jobs.cancel)
 app.command()(cluster.nodes)
 app.add_typer(cluster.agent_app, name="agent")
+app.add_typer(estimate.app, name="estimate")
+app.command("tune")(tune.tune)
 
 
 def main() -> None:

@@ -65,6 +65,14 @@ def node_resources(node: NodeRecord) -> Resources:
 def check_fits_pool(spec: JobSpec, nodes: Sequence[NodeRecord]) -> None:
     """BadInput, naming what the pool has, when no set of nodes could ever hold the job."""
     want: Resources = spec.resources.to_resources()
+    most_cpus = max((n.cpus for n in nodes), default=0)
+    if spec.num_workers > most_cpus:
+        raise BadInput(
+            "num_workers",
+            spec.num_workers,
+            f"each worker needs a CPU; the largest node has {most_cpus:g}",
+            hint="lower num_workers or use more nodes (num_nodes)",
+        )
     fitting = [n for n in nodes if want.fits_in(node_resources(n))]
     if len(fitting) >= spec.num_nodes:
         return

@@ -8,6 +8,7 @@ from suanli.train.distributed import (
     epochs,
     finish,
     is_main,
+    mean,
     metric,
     prepare,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "epochs",
     "finish",
     "is_main",
+    "mean",
     "metric",
     "prepare",
 ]

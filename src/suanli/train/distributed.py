@@ -122,6 +122,17 @@ def metric(name: str, value: float, step: int | None = None) -> None:
         print(json.dumps({"metric": name, "value": float(value), "step": step}), flush=True)
 
 
+def mean(value: float) -> float:
+    """The mean of `value` over all workers (for reporting a metric of the whole batch, not one shard)."""
+    session = _current()
+    if session.config.world_size == 1:
+        return float(value)
+    t = torch.tensor([float(value)], dtype=torch.float64, device=session.device)
+    dist.all_reduce(t)
+    session.comm.bytes_total -= t.numel() * t.element_size()  # reporting, not training traffic
+    return t.item() / session.config.world_size
+
+
 def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
@@ -237,7 +248,13 @@ def _register_compression(ddp: nn.Module, config: TrainConfig) -> None:
     if config.compression == "fp16":
         ddp.register_comm_hook(None, default_hooks.fp16_compress_hook)
     elif config.compression == "bf16":
-        ddp.register_comm_hook(None, default_hooks.bf16_compress_hook)
+        # torch's bf16_compress_hook is refused without NCCL; the same compression works on gloo.
+        def bf16_hook(state, bucket):  # type: ignore[no-untyped-def]
+            return default_hooks._compress_hook(torch.bfloat16, state, bucket)
+
+        # DDP checks real annotation objects; this module's annotations are strings.
+        bf16_hook.__annotations__ = {"bucket": dist.GradBucket, "return": torch.futures.Future[torch.Tensor]}
+        ddp.register_comm_hook(None, bf16_hook)
     elif config.compression == "powersgd":
         state = powerSGD_hook.PowerSGDState(
             process_group=None,

@@ -1,0 +1,128 @@
+"""Estimator benchmarks: layout-search time, analytic calls per second, calibration error, interval coverage.
+
+python benchmarks/bench_estimate.py          # the tables recorded in docs/estimator.md
+python benchmarks/bench_estimate.py --fit    # also re-fit the constants on the calibration runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+from suanli.estimate import estimate_train
+from suanli.estimate.calibration import PUBLISHED_RUNS, fit, fitted_constant_mfu, predict, rule_6nd
+from suanli.estimate.model import Architecture
+from suanli.estimate.throughput import DEFAULT_CALIBRATION
+from suanli.estimate.train import _SEARCH_CACHE
+
+L70 = Architecture(layers=80, hidden=8192, heads=64, kv_heads=8, ffn_hidden=28672, vocab=32000, seq_len=4096)
+L7 = Architecture(layers=32, hidden=4096, heads=32, kv_heads=32, ffn_hidden=11008, vocab=32000, seq_len=4096)
+
+
+def _median_time(fn, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _cold(**kw: object) -> object:
+    _SEARCH_CACHE.clear()  # measure the search itself, not the memo
+    return estimate_train(**kw)  # type: ignore[arg-type]
+
+
+def speed() -> None:
+    search = _median_time(lambda: _cold(arch=L70, tokens=2e12, accelerator="H100", count=1024))
+    fixed_kw = {"tp": 8, "pp": 4, "dp": 32, "zero": 1, "microbatch": 1, "recompute": "selective"}
+    n = 2000
+    fixed = _median_time(
+        lambda: [
+            estimate_train(L70, tokens=2e12, accelerator="H100", count=1024, **fixed_kw) for _ in range(n)
+        ]
+    )
+    m = 200
+    small = _median_time(lambda: [_cold(arch=L7, tokens=1e12, accelerator="H100", count=8) for _ in range(m)])
+    w = 2000
+    warm = _median_time(
+        lambda: [estimate_train(L7, tokens=1e12, accelerator="H100", count=8) for _ in range(w)]
+    )
+    print("## Speed (median of 5 runs)\n")
+    print("| measurement | figure |")
+    print("|---|---|")
+    print(
+        f"| layout search, 70B on 1,024 H100 (all tp x pp x dp x ZeRO x microbatch x recompute) | "
+        f"{search * 1000:.0f} ms |"
+    )
+    print(f"| analytic estimate, fixed layout (70B, 1,024 devices) | {n / fixed:,.0f} calls/s |")
+    print(f"| analytic estimate with layout search (7B, 8 devices) | {m / small:,.0f} calls/s |")
+    print(f"| same, search remembered (a repeated (model, device, count) query) | {w / warm:,.0f} calls/s |")
+    print()
+
+
+def calibration_table() -> None:
+    cal_runs = tuple(r for r in PUBLISHED_RUNS if r.split == "calibration")
+    const = fitted_constant_mfu(cal_runs)
+    lo, hi = DEFAULT_CALIBRATION.interval
+    rows = []
+    for r in PUBLISHED_RUNS:
+        p = predict(r)
+        rows.append((r, p, rule_6nd(r, 0.40), rule_6nd(r, const)))
+    print("## Published whole training runs: reported vs predicted device-hours\n")
+    print(
+        f"Single fitted constant: 6ND at {const:.1%} of dense peak (median over the calibration runs). "
+        f"Interval: x{lo:g} to x{hi:g} of the prediction.\n"
+    )
+    print(
+        "| run | split | hardware | reported | suanli | err | in interval | 6ND@40% | err | constant | err |"
+    )
+    print("|---|---|---|---:|---:|---:|:-:|---:|---:|---:|---:|")
+
+    def err(x: float, rep: float) -> str:
+        return f"{(x / rep - 1) * 100:+.0f}%"
+
+    for r, p, six, c in rows:
+        inside = "yes" if lo * p <= r.device_hours <= hi * p else "no"
+        print(
+            f"| {r.name} | {r.split} | {r.count} x {r.accelerator} | {r.device_hours:,.0f} | {p:,.0f} | "
+            f"{err(p, r.device_hours)} | {inside} | {six:,.0f} | {err(six, r.device_hours)} | {c:,.0f} | "
+            f"{err(c, r.device_hours)} |"
+        )
+    print()
+    print("| set | runs | suanli median abs err | 6ND@40% | single constant | interval coverage |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, sel in (
+        ("all", rows),
+        ("calibration", [x for x in rows if x[0].split == "calibration"]),
+        ("held-out", [x for x in rows if x[0].split == "held-out"]),
+    ):
+
+        def med(i: int, sel: list = sel) -> float:
+            return statistics.median(abs(x[i] / x[0].device_hours - 1) for x in sel)
+
+        cover = sum(lo * x[1] <= x[0].device_hours <= hi * x[1] for x in sel) / len(sel)
+        print(f"| {name} | {len(sel)} | {med(1):.1%} | {med(2):.1%} | {med(3):.1%} | {cover:.0%} |")
+    print()
+    logs = [math.log(x[1] / x[0].device_hours) for x in rows]
+    print(f"Geometric-mean bias of suanli over all runs: {math.exp(statistics.mean(logs)) - 1:+.1%}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fit", action="store_true", help="re-fit the constants on the calibration runs")
+    args = parser.parse_args()
+    speed()
+    calibration_table()
+    if args.fit:
+        start = time.perf_counter()
+        cal = fit()
+        print(f"## Re-fit ({time.perf_counter() - start:.1f} s)\n")
+        print(f"base efficiencies: { {k: round(v, 3) for k, v in cal.base.items()} }")
+        print(f"width_half={cal.width_half:g} elementwise={cal.elementwise:g} interval={cal.interval}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,431 @@
+"""Parallel layouts (tp x pp x dp, ZeRO, microbatch, recompute): memory and step time of one, and the search.
+
+`Workload` precomputes everything that does not depend on the layout, so evaluating a layout is a
+few dozen float operations and a search over ~1,000 layouts takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from suanli.catalog.accelerators import AcceleratorSpec
+from suanli.core.errors import BadInput
+from suanli.estimate.flops import FlopsPerToken, flops_per_token
+from suanli.estimate.memory import activation_bytes_per_layer, activation_terms, model_state_bytes
+from suanli.estimate.model import Architecture
+from suanli.estimate.throughput import (
+    DEFAULT_CALIBRATION,
+    NETWORK_BW_DEFAULT,
+    NETWORK_BW_FALLBACK,
+    Calibration,
+    pipeline_bubble,
+    ring_allreduce_seconds,
+    width_factor,
+)
+
+RECOMPUTE = ("none", "selective", "full")
+GIB = 1024**3
+RESERVED_BYTES = 1 * GIB  # CUDA context, NCCL buffers
+USABLE_FRACTION = 0.95  # allocator fragmentation
+
+
+class Layout(NamedTuple):
+    """How a training run is spread over devices. dp x tp x pp = device count.
+
+    A NamedTuple rather than a dataclass: the search builds hundreds per call, and tuples are cheap."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    zero: int = 0  # 0-3; FSDP is zero=3
+    microbatch: int = 1
+    recompute: str = "none"
+    sequence_parallel: bool = True  # with tp > 1
+    interleave: int = 1
+
+    @property
+    def count(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def describe(self) -> str:
+        return (
+            f"tp={self.tp} pp={self.pp} dp={self.dp} zero={self.zero} microbatch={self.microbatch} "
+            f"recompute={self.recompute}" + (f" interleave={self.interleave}" if self.interleave > 1 else "")
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "tp": self.tp,
+            "pp": self.pp,
+            "dp": self.dp,
+            "zero": self.zero,
+            "fsdp": self.zero == 3,
+            "microbatch": self.microbatch,
+            "recompute": self.recompute,
+            "sequence_parallel": self.sequence_parallel and self.tp > 1,
+            "interleave": self.interleave,
+            "count": self.count,
+        }
+
+
+class LayoutResult(NamedTuple):
+    layout: Layout
+    global_batch: int  # sequences per step
+    microbatches: int  # per pipeline per step (gradient accumulation)
+    memory: dict[str, float]  # bytes per device: weights, gradients, optimizer, activations, temporary
+    memory_total: float
+    fits: bool
+    step_seconds: float
+    time_parts: dict[
+        str, float
+    ]  # seconds per step: compute, recompute, tp_comm, pp_bubble, dp_exposed, optimizer
+    tokens_per_second: float  # whole cluster, steady state
+    mfu: float  # steady state, model FLOPs / peak
+
+
+@dataclass
+class Workload:
+    """Everything about a training workload that does not depend on the layout."""
+
+    arch: Architecture
+    spec: AcceleratorSpec
+    precision: str
+    seq_len: int
+    global_batch: int | None  # sequences; None: chosen per layout near 4M tokens
+    flash: bool = True
+    sequence_parallel: bool = True  # with tensor parallelism (Korthikanti et al. 2022)
+    network_bw: float | None = None  # bytes/s one way per device between nodes
+    calibration: Calibration = DEFAULT_CALIBRATION
+
+    def __post_init__(self) -> None:
+        a = self.arch
+        self.fpt: FlopsPerToken = flops_per_token(a, self.seq_len)
+        self.terms = activation_terms(a)
+        self.total_params = a.params()
+        layer_total, _ = a.layer_params()
+        self.layer_params_total = layer_total
+        self.emb_params = a.embedding_params()
+        if a.is_moe:
+            e = a.mlp_params(a.expert_ffn) * a.experts * a.moe_layers
+            self.expert_params = e
+        else:
+            self.expert_params = 0
+        peak = self.spec.peak(self.precision)
+        assert peak is not None
+        self.peak = peak
+        base, self.base_calibrated = self.calibration.base_for(self.spec.generation)
+        if self.precision == "fp8":
+            base *= self.calibration.fp8_ratio
+        self.base = base
+        self.act_bytes = 4.0 if self.precision in ("fp32", "tf32") else 2.0
+        self.grad_bytes = 4.0 if self.precision in ("fp32", "tf32") else 2.0
+        self.capacity = float(self.spec.memory_bytes or 0)
+        self.usable = self.capacity * USABLE_FRACTION - RESERVED_BYTES
+        intra = self.spec.intra_node_bw
+        self.net_bw = self.network_bw or (
+            self.spec.inter_node_bw / 2
+            if self.spec.inter_node_bw
+            else NETWORK_BW_DEFAULT.get(self.spec.generation, NETWORK_BW_FALLBACK)
+        )
+        self.intra_bw = intra / 2 if intra else self.net_bw  # one way
+        self.per_node = self.spec.devices_per_node
+        self.default_gb = max(1, (1 << 22) // self.seq_len)
+        self._states: dict[tuple, tuple[float, float, float, float]] = {}  # per (tp, pp, dp, zero)
+        self._acts: dict[tuple, float] = {}  # per (tp, sp, microbatch, recompute)
+        f_eff = (
+            (
+                a.dense_layers * a.ffn_hidden
+                + a.moe_layers * (a.experts_per_token + a.shared_experts) * a.expert_ffn
+            )
+            / a.layers
+            if a.is_moe
+            else a.ffn_hidden
+        )
+        # memory-bound work (norms, activations, residual adds, dropout, optimizer-free): bytes per token
+        # split: hidden-sized work (norms, residuals; cut by tp only with sequence parallelism), ffn-sized
+        # work (activation function; always cut by tp), vocab-sized work (softmax/cross-entropy on logits)
+        e = self.calibration.elementwise * self.act_bytes
+        self.elem_hidden = e * a.layers * a.hidden
+        self.elem_ffn = e * a.layers * f_eff
+        self.elem_vocab = e * a.vocab
+        # without flash attention the softmax over the s x s scores is memory-bound work too
+        self.elem_scores = 0.0 if self.flash else e * a.layers * a.heads * self.seq_len
+        self.mem_bw = self.spec.memory_bw or 2e12
+
+    # ---- one layout ----------------------------------------------------------------------------
+    def evaluate(self, lay: Layout, time_if_fits: bool = False) -> LayoutResult:
+        """Memory and step time of one layout (time left at infinity when it does not fit and
+        `time_if_fits` is set: the search skips the arithmetic it does not need)."""
+        a, c = self.arch, self.calibration
+        s = self.seq_len
+        tp, pp, dp, mb = lay.tp, lay.pp, lay.dp, lay.microbatch
+        n = tp * pp * dp
+        group = dp * mb
+        gb = self.global_batch or max(group, round(self.default_gb / group) * group)
+        m = math.ceil(gb / group)
+        sp = lay.sequence_parallel and tp > 1
+
+        # memory ---------------------------------------------------------------------------------
+        layers_stage = math.ceil(a.layers / pp)
+        ms_key = (tp, pp, dp, lay.zero)
+        states = self._states.get(ms_key)
+        if states is None:
+            emb_stage = self.emb_params if pp == 1 else self.emb_params / 2
+            frac = layers_stage / a.layers
+            ep = math.gcd(a.experts, dp) if a.is_moe else 1
+            expert_rank = self.expert_params * frac / tp
+            dense_rank = (self.layer_params_total * frac + emb_stage) / tp - expert_rank
+            ms_dense = model_state_bytes(dense_rank, dp, lay.zero, self.precision)
+            ms_exp = model_state_bytes(expert_rank / ep, max(1, dp // ep), lay.zero, self.precision)
+            states = (
+                ms_dense.weights + ms_exp.weights,
+                ms_dense.gradients + ms_exp.gradients,
+                ms_dense.optimizer + ms_exp.optimizer,
+                dense_rank + expert_rank / ep,
+            )
+            self._states[ms_key] = states
+        weights, grads, opt, local_params = states
+        act_key = (tp, sp, mb, lay.recompute)
+        per_layer = self._acts.get(act_key)
+        if per_layer is None:
+            per_layer = activation_bytes_per_layer(
+                a, s, mb, tp, sp, lay.recompute, self.flash, self.act_bytes, self.terms
+            )
+            self._acts[act_key] = per_layer
+        in_flight = min(pp, m) * (1 + (pp - 1) / (pp * lay.interleave) if lay.interleave > 1 else 1)
+        act_first = layers_stage * in_flight * per_layer
+        logits = mb * s * a.vocab * (self.act_bytes + 4.0) / tp
+        if pp == 1:
+            act, temp = act_first, logits
+        else:
+            act_last = layers_stage * per_layer
+            act, temp = (act_first, 0.0) if act_first >= act_last + logits else (act_last, logits)
+        if lay.zero >= 3:
+            temp += 2 * (self.layer_params_total / a.layers) * 2.0 / tp  # two gathered layers
+        if lay.recompute == "full":
+            temp += activation_bytes_per_layer(
+                a, s, mb, tp, sp, "none", self.flash, self.act_bytes, self.terms
+            )  # one layer's full activations live while it is recomputed
+        memory = {
+            "weights": weights,
+            "gradients": grads,
+            "optimizer_states": opt,
+            "activations": act,
+            "temporary": temp,
+        }
+        total = weights + grads + opt + act + temp
+        fits = total <= self.usable
+        if time_if_fits and not fits:
+            return LayoutResult(lay, gb, m, memory, total, False, math.inf, {}, 0.0, 0.0)
+
+        # time -----------------------------------------------------------------------------------
+        f = self.fpt
+        tokens_dev = gb * s / n  # tokens per device per step (dp share; tp/pp split the work)
+        eff = self.base * width_factor(gemm_size(mb * s, a.hidden, tp), c.width_half)
+        # causal flash attention skips the masked half of the score blocks; materialised scores do not
+        eff_att = eff * c.attention_ratio * (2.0 if self.flash else 1.0)
+        dense_flops = 3.0 * (f.dense + f.output) * tokens_dev
+        att_flops = 3.0 * f.attention * tokens_dev
+        t_compute = dense_flops / (self.peak * eff) + att_flops / (self.peak * eff_att)
+        elem = self.elem_hidden * (1 if sp else tp) + self.elem_ffn + self.elem_vocab + self.elem_scores
+        elem /= tp
+        t_compute += tokens_dev * elem / self.mem_bw
+        rc = f.recompute(lay.recompute, self.flash)
+        if lay.recompute == "full":
+            t_recompute = (f.dense * tokens_dev) / (self.peak * eff) + (f.attention * tokens_dev) / (
+                self.peak * eff_att
+            )
+        else:
+            t_recompute = rc * tokens_dev / (self.peak * eff_att)
+        t_tp = 0.0
+        if tp > 1:
+            bw = self.intra_bw if tp <= self.per_node else self.net_bw
+            n_ar = 4 + (2 if lay.recompute == "full" else 0)
+            msg = mb * s * a.hidden * self.act_bytes
+            t_tp = layers_stage * m * n_ar * ring_allreduce_seconds(msg, tp, bw)
+        t_stage = t_compute + t_recompute + t_tp
+        t_bubble = t_stage * pipeline_bubble(pp, m, lay.interleave)
+        if pp > 1:
+            p2p_bw = self.intra_bw if tp * pp <= self.per_node else self.net_bw
+            t_bubble += 2 * m * mb * s * a.hidden * self.act_bytes / tp / p2p_bw
+        t_dp = 0.0
+        if dp > 1:
+            bw = self.intra_bw if n <= self.per_node else self.net_bw
+            grad = local_params * self.grad_bytes
+            vol = 1.5 if lay.zero >= 3 else 1.0
+            raw = vol * ring_allreduce_seconds(grad, dp, bw)
+            window = (t_compute + t_recompute) * (2 / 3) / m * (m if lay.zero >= 3 else 1)
+            t_dp = max(raw * (1 - c.dp_overlap), raw - window)
+        opt_elems = local_params / (dp if lay.zero >= 1 else 1)
+        t_opt = opt_elems * 32.0 / self.mem_bw  # read+write master, m, v, grad
+        step = t_stage + t_bubble + t_dp + t_opt
+        tps = gb * s / step
+        mfu = f.model_train * tps / (n * self.peak)
+        return LayoutResult(
+            layout=lay,
+            global_batch=gb,
+            microbatches=m,
+            memory=memory,
+            memory_total=total,
+            fits=fits,
+            step_seconds=step,
+            time_parts={
+                "compute": t_compute,
+                "recompute": t_recompute,
+                "tp_comm": t_tp,
+                "pp_bubble": t_bubble,
+                "dp_exposed": t_dp,
+                "optimizer": t_opt,
+            },
+            tokens_per_second=tps,
+            mfu=mfu,
+        )
+
+    # ---- search --------------------------------------------------------------------------------
+    def candidates(self, count: int, fixed: dict) -> list[Layout]:
+        """Layouts on `count` devices that honour the user's fixed choices."""
+        a = self.arch
+        out: list[Layout] = []
+        tps = [fixed["tp"]] if fixed.get("tp") else [t for t in (1, 2, 4, 8, 16) if t <= self.per_node]
+        for tp in tps:
+            if count % tp or (
+                not fixed.get("tp") and (a.heads % tp or (a.kv_heads % tp and tp % a.kv_heads))
+            ):
+                continue
+            rest = count // tp
+            pps = [fixed["pp"]] if fixed.get("pp") else [p for p in _divisors(rest) if p <= a.layers]
+            for pp in pps:
+                if rest % pp:
+                    continue
+                dp = rest // pp
+                if fixed.get("dp") and fixed["dp"] != dp:
+                    continue
+                # ZeRO-1 costs no time over ZeRO-0 here and saves memory, so 0 is not searched
+                zeros = [fixed["zero"]] if fixed.get("zero") is not None else ((1, 2, 3) if pp == 1 else (1,))
+                if dp == 1 and fixed.get("zero") is None:
+                    zeros = (0,)
+                mbs = [fixed["microbatch"]] if fixed.get("microbatch") else (1, 2, 4, 8, 16)
+                recs = [fixed["recompute"]] if fixed.get("recompute") else RECOMPUTE
+                gb = self.global_batch
+                vs = [v for v in (1, 2, 4) if pp > 1 and a.layers >= pp * v] or [1]
+                for z in zeros:
+                    for v in vs:
+                        # without a pipeline, larger microbatches first (see `best`)
+                        for mb in sorted(mbs, reverse=pp == 1):
+                            if gb and mb * dp > gb and not fixed.get("microbatch"):
+                                continue
+                            for rc in recs:
+                                out.append(
+                                    Layout(
+                                        tp=tp,
+                                        pp=pp,
+                                        dp=dp,
+                                        zero=z,
+                                        microbatch=mb,
+                                        recompute=rc,
+                                        interleave=v,
+                                        sequence_parallel=self.sequence_parallel,
+                                    )
+                                )
+        return out
+
+    def best(
+        self, count: int, fixed: dict, exhaustive: bool = False
+    ) -> tuple[LayoutResult | None, LayoutResult | None]:
+        """(fastest layout that fits, smallest-memory layout) among the candidates.
+
+        Pruned: heavier recompute once a lighter one fits; larger microbatches once a smaller one does
+        not fit at all; ZeRO-2 where ZeRO-1 fits; and, without a pipeline, smaller microbatches at
+        no lighter recompute than a larger one that fits (a larger microbatch is never slower there:
+        bigger GEMMs, the same communication per token, a longer backward to hide the all-reduce).
+        `exhaustive` evaluates everything (tests compare the two)."""
+        best: LayoutResult | None = None
+        smallest: LayoutResult | None = None
+        skip: tuple | None = None
+        dead: tuple | None = None
+        zero1_fit: dict[tuple, int] = {}  # (tp, pp, v, mb) -> lightest recompute that fit with ZeRO-1
+        pp1_fit: dict[tuple, int] = {}  # (tp, zero) -> lightest recompute that fit at a larger microbatch
+        last_rc = fixed.get("recompute") or RECOMPUTE[-1]
+        for lay in self.candidates(count, fixed):
+            if exhaustive:
+                r = self.evaluate(lay)
+                if smallest is None or r.memory_total < smallest.memory_total:
+                    smallest = r
+                if r.fits and (best is None or r.tokens_per_second > best.tokens_per_second * (1 + 1e-9)):
+                    best = r
+                continue
+            group = (lay.tp, lay.pp, lay.zero, lay.interleave)
+            rc_i = RECOMPUTE.index(lay.recompute)
+            if lay.pp == 1:
+                if pp1_fit.get((lay.tp, lay.zero), 9) <= rc_i:
+                    continue  # a larger microbatch fits with no heavier recompute
+            elif dead is not None and dead[0] == group and lay.microbatch >= dead[1]:
+                continue  # a smaller microbatch did not fit even with the most recompute
+            key = (*group, lay.microbatch)
+            if key == skip:
+                continue  # a lighter recompute of this layout already fits: more recompute only costs time
+            z_key = (lay.tp, lay.pp, lay.interleave, lay.microbatch)
+            if lay.zero == 2 and zero1_fit.get(z_key, 9) <= rc_i:
+                continue  # ZeRO-2 takes the same time as ZeRO-1; only its smaller memory can help
+            r = self.evaluate(lay, time_if_fits=True)
+            if smallest is None or r.memory_total < smallest.memory_total:
+                smallest = r
+            if not r.fits and lay.recompute == last_rc:
+                dead = (group, lay.microbatch)
+            if r.fits:
+                skip = key
+                if lay.zero == 1:
+                    zero1_fit[z_key] = rc_i
+                if lay.pp == 1:
+                    pp1_fit[(lay.tp, lay.zero)] = min(rc_i, pp1_fit.get((lay.tp, lay.zero), 9))
+                if best is None or r.tokens_per_second > best.tokens_per_second * (1 + 1e-9):
+                    best = r
+        return best, smallest
+
+    def smallest_count_that_fits(self, start: int, fixed: dict) -> int | None:
+        """The smallest device count (multiples of the node size, then doubling) with a fitting layout."""
+        counts = sorted({*range(start + 1, self.per_node + 1), *[self.per_node * k for k in (1, 2, 3, 4, 6)]})
+        counts += [self.per_node * 2**k for k in range(3, 14)]
+        keep = {k: v for k, v in fixed.items() if k in ("recompute",) and v}
+        for c in counts:
+            if c <= start:
+                continue
+            found, _ = self.best(c, keep)
+            if found is not None:
+                return c
+        return None
+
+
+def gemm_size(tokens: int, hidden: int, tp: int) -> float:
+    """Geometric-mean dimension of a projection GEMM on one device: (tokens x hidden x hidden/tp)^(1/3)."""
+    return (tokens * hidden * hidden / tp) ** (1 / 3)
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted({*small, *(n // d for d in small)})
+
+
+def check_fixed(fixed: dict, count: int) -> None:
+    """Reject impossible explicit layout flags early, with the field named."""
+    for k in ("tp", "pp", "dp", "microbatch"):
+        v = fixed.get(k)
+        if v is not None and v < 1:
+            raise BadInput(k, v, "must be a whole number >= 1")
+    z = fixed.get("zero")
+    if z is not None and z not in (0, 1, 2, 3):
+        raise BadInput("zero", z, "must be 0, 1, 2 or 3")
+    rc = fixed.get("recompute")
+    if rc is not None and rc not in RECOMPUTE:
+        raise BadInput("recompute", rc, "must be none, selective or full")
+    prod = (fixed.get("tp") or 1) * (fixed.get("pp") or 1) * (fixed.get("dp") or 1)
+    if fixed.get("tp") and fixed.get("pp") and fixed.get("dp") and prod != count:
+        raise BadInput("layout", f"tp*pp*dp={prod}", f"must equal the device count {count}")
+    if count % ((fixed.get("tp") or 1) * (fixed.get("pp") or 1)):
+        raise BadInput(
+            "layout",
+            f"tp*pp={(fixed.get('tp') or 1) * (fixed.get('pp') or 1)}",
+            f"must divide the device count {count}",
+        )
