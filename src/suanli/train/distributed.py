@@ -74,11 +74,21 @@ class CommStats:
     bytes_total: int = 0
     uncompressed_bytes_total: int = 0
     steps: int = 0
+    last_step_bytes: int = 0
+    _at_last_step: int = 0
+
+    def step_done(self) -> None:
+        self.steps += 1
+        self.last_step_bytes = self.bytes_total - self._at_last_step
+        self._at_last_step = self.bytes_total
 
     def as_metrics(self) -> dict[str, float]:
+        """Per step: the latest step's bytes (steady state: PowerSGD sends full gradients for its first
+        two steps); the mean over all steps and the total include warm-up."""
         per = max(self.steps, 1)
         return {
-            "comm_bytes_per_step": self.bytes_total / per,
+            "comm_bytes_per_step": float(self.last_step_bytes),
+            "comm_bytes_mean_per_step": self.bytes_total / per,
             "comm_bytes_total": float(self.bytes_total),
             "comm_uncompressed_bytes_per_step": self.uncompressed_bytes_total / per,
         }
@@ -209,13 +219,13 @@ class _Optimizer:
                     if p.grad is not None:
                         p.grad.div_(accum)
         result = self.optimizer.step(*args, **kwargs)
-        session.comm.steps += 1
         if session.config.world_size > 1 and session.config.compression == "none" and not session.averager:
             session.comm.bytes_total += session.grad_bytes
         if session.config.world_size > 1:
             session.comm.uncompressed_bytes_total += session.grad_bytes
         if session.averager is not None:
             session.averager.average_parameters(session.model.parameters())
+        session.comm.step_done()
         return result
 
     def zero_grad(self, set_to_none: bool = True) -> None:
