@@ -33,10 +33,15 @@ class Client:
 
     # ---- submitting ---------------------------------------------------------------------------
 
-    def load(self, spec: JobSpec | str | Path, env: dict[str, str] | None = None) -> JobSpec:
+    def load(
+        self, spec: JobSpec | str | Path, env: dict[str, str] | None = None, overrides: dict | None = None
+    ) -> JobSpec:
         if isinstance(spec, JobSpec):
-            return spec.model_copy(update={"envs": {**spec.envs, **env}}) if env else spec
-        return load_spec(spec, env_overrides=env)
+            update = {k: v for k, v in (overrides or {}).items() if v is not None}
+            if env:
+                update["envs"] = {**spec.envs, **env}
+            return spec.model_copy(update=update) if update else spec
+        return load_spec(spec, env_overrides=env, overrides=overrides)
 
     def pool(self) -> list[NodeRecord]:
         """The pool's nodes; registers this machine first if it is not yet a node."""

@@ -21,6 +21,7 @@ from suanli.jobs.spec import JobSpec
 from suanli.run.agent import job_request
 from suanli.run.local import LocalExecutor
 from suanli.run.pool import check_fits_pool
+from suanli.run.ray_executor import RayExecutor
 from suanli.schedule.policies import get_policy
 from suanli.schedule.policy import ClusterState, NodeState
 from suanli.store.records import JobRecord
@@ -43,7 +44,8 @@ class FlowResult:
 def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
     """What SCHEDULE and RUN would do now, without storing or starting anything."""
     nodes = client.pool()
-    check_fits_pool(spec, nodes)
+    if spec.backend == "local":
+        check_fits_pool(spec, nodes)
     cluster = ClusterState(
         [
             NodeState(
@@ -73,7 +75,9 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
         "placement": [s.node for s in start.placement] if start else [],
         "waiting_reason": decisions.waiting.get(0),
         "queued_ahead": len(queued),
-        "launch": LocalExecutor().dry_run(job, list(range(job.gpus))),
+        "launch": (RayExecutor() if spec.backend == "ray" else LocalExecutor()).dry_run(
+            job, list(range(job.gpus))
+        ),
     }
 
 

@@ -23,12 +23,12 @@ def run_example(workers: int, *args: str, retries: int = 0, compression: str = "
     spec = parse_spec(
         {
             "name": f"ddp-{workers}",
-            "workdir": str(EXAMPLE),
+            "workdir": str(EXAMPLE.parent),
             "resources": {"cpus": 2},
             "num_workers": workers,
             "retries": retries,
             "train": {"gradient_compression": compression, "powersgd_rank": 2},
-            "run": "python train.py --train-size 256 --batch 64 " + " ".join(args),
+            "run": "python digits-ddp/train.py --train-size 256 --batch 64 " + " ".join(args),
         }
     )
     job_id = client.submit(spec)

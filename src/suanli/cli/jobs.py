@@ -16,6 +16,19 @@ from suanli.core.errors import BadInput
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 EnvOpt = Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE added to the job's envs.")]
 JobFile = Annotated[Path, typer.Argument(help="The job's YAML file.", show_default=False)]
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", help="local or ray (default: the spec's `backend`, else local).")
+]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --backend ray (else a local Ray)."
+    ),
+]
+
+
+def _overrides(backend: str | None, ray_address: str | None) -> dict:
+    return {"backend": backend, "ray_address": ray_address if backend == "ray" else None}
 
 
 def _envs(values: list[str] | None) -> dict[str, str]:
@@ -34,6 +47,8 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would happen; start nothing.")
     ] = False,
+    backend: BackendOpt = None,
+    ray_address: RayOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a job and stay with it: queued, started, its log, its metrics, how it ended.
@@ -43,7 +58,7 @@ def run(
     from suanli.run.metrics import parse_line
 
     c = client()
-    spec = c.load(job_file, _envs(env))
+    spec = c.load(job_file, _envs(env), _overrides(backend, ray_address))
     if dry_run:
         result = flow.run(spec, client=c, dry_run=True)
         doc = result.dry_run or {}
@@ -107,11 +122,17 @@ def run(
         raise typer.Exit(1)
 
 
-def submit(job_file: JobFile, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
+def submit(
+    job_file: JobFile,
+    env: EnvOpt = None,
+    backend: BackendOpt = None,
+    ray_address: RayOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Queue a job and return its id at once; the job runs on after this command exits."""
     from suanli.run import control
 
-    job_id = control.submit(job_file, _envs(env), db_url())
+    job_id = control.submit(job_file, _envs(env), db_url(), _overrides(backend, ray_address))
     if as_json:
         emit_json({"id": job_id, "status": "PENDING"})
     else:

@@ -105,7 +105,8 @@ class JobSpec(_Strict):
     retries: int = Field(0, ge=0)
     user: str = Field(default_factory=lambda: os.environ.get("SUANLI_USER") or getpass.getuser())
     labels: dict[str, str] = Field(default_factory=dict)
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None  # backend ray: the cluster; else RAY_ADDRESS, else a local Ray
     train: TrainSpec = Field(default_factory=TrainSpec)
     workload: dict[str, Any] | None = None
 
@@ -221,8 +222,11 @@ def parse_spec(data: object, *, base_dir: Path | None = None, source: str = "spe
     return spec.model_copy(update={"workdir": str(workdir)})
 
 
-def load_spec(path: str | Path, *, env_overrides: dict[str, str] | None = None) -> JobSpec:
-    """Read and validate a job YAML file. Errors carry the file and line."""
+def load_spec(
+    path: str | Path, *, env_overrides: dict[str, str] | None = None, overrides: dict[str, Any] | None = None
+) -> JobSpec:
+    """Read and validate a job YAML file; `overrides` replace top-level fields (CLI flags). Errors carry
+    the file and line."""
     path = Path(path)
     source = str(path)
     try:
@@ -240,8 +244,10 @@ def load_spec(path: str | Path, *, env_overrides: dict[str, str] | None = None) 
         raise BadInput("yaml", "", f"not valid YAML: {problem}", source=where) from None
     if isinstance(data, dict) and "name" not in data:
         data["name"] = path.stem
-    if env_overrides and isinstance(data, dict):
-        data["envs"] = {**(data.get("envs") or {}), **env_overrides}
+    if isinstance(data, dict):
+        if env_overrides:
+            data["envs"] = {**(data.get("envs") or {}), **env_overrides}
+        data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         return parse_spec(data, base_dir=path.parent, source=source)
     except BadInput as e:

@@ -21,8 +21,10 @@ def pool(store: Store) -> list[NodeRecord]:
 
 
 def admit(store: Store, specs: Sequence[JobSpec], nodes: Sequence[NodeRecord] | None = None) -> list[int]:
-    """Store the jobs as PENDING if every one can ever fit the pool; all or none."""
+    """Store the jobs as PENDING if every one can ever fit the pool; all or none. Jobs for a Ray
+    cluster are checked against it when they are placed (a placement group per attempt)."""
     nodes = pool(store) if nodes is None else nodes
     for spec in specs:
-        check_fits_pool(spec, nodes)
+        if spec.backend == "local":
+            check_fits_pool(spec, nodes)
     return store.submit_many(specs)

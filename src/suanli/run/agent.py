@@ -30,6 +30,7 @@ from suanli.run.control import info_path, read_agent_info, socket_path
 from suanli.run.local import LocalExecutor, run_dir_for
 from suanli.run.metrics import LogTail, tail_text
 from suanli.run.pool import discover_local_node
+from suanli.run.ray_executor import RAY_NODE, RayExecutor
 from suanli.schedule.policies import get_policy
 from suanli.schedule.policy import ClusterState, JobRequest, NodeState
 from suanli.store.paths import home
@@ -47,6 +48,7 @@ class Agent:
         self.store = store
         self.policy = get_policy(policy_name)
         self.executor = LocalExecutor()
+        self._ray: RayExecutor | None = None
         self.node = discover_local_node()
         self.tails: dict[tuple[int, int], LogTail] = {}
         self.term_sent: dict[tuple[int, int], float] = {}
@@ -55,6 +57,13 @@ class Agent:
         self.stopping = False
         self._last_heartbeat = 0.0
         self._last_memory_check = 0.0
+
+    def executor_for(self, job: JobRecord) -> LocalExecutor | RayExecutor:
+        if job.spec.get("backend") == "ray":
+            if self._ray is None:
+                self._ray = RayExecutor()
+            return self._ray
+        return self.executor
 
     # ---- one pass -------------------------------------------------------------------------------
 
@@ -70,18 +79,19 @@ class Agent:
         check_memory = time.time() - self._last_memory_check > 1.0
         if check_memory:
             self._last_memory_check = time.time()
-        for job, attempt in self.store.running(self.node.name):
+        for job, attempt in self.store.running(self.node.name) + self.store.running(RAY_NODE):
             key = (job.id, attempt.number)
+            executor = self.executor_for(job)
             tail = self.tails.get(key)
             if tail is None:
                 done = sum(1 for p in self.store.metric_history(job.id) if p["attempt"] == attempt.number)
-                tail = self.tails[key] = LogTail(self.executor.log_path(attempt), skip_points=done)
-            outcome = self.executor.poll(job, attempt)
+                tail = self.tails[key] = LogTail(executor.log_path(attempt), skip_points=done)
+            outcome = executor.poll(job, attempt)
             self.store.add_metrics(job.id, attempt.number, tail.read())
             if outcome is None:
                 if job.cancel_requested:
-                    self._stop(key, attempt)
-                elif check_memory and job.memory_bytes:
+                    self._stop(key, job, attempt)
+                elif check_memory and job.memory_bytes and executor is self.executor:
                     self._check_memory(key, job, attempt)
                 continue
             reason = self.overrides.pop(key, None) or outcome.reason
@@ -91,7 +101,7 @@ class Agent:
                 exit_code=outcome.exit_code,
                 signal=outcome.signal,
                 reason=reason,
-                log_tail=tail_text(self.executor.log_path(attempt)) if outcome.exit_code != 0 else None,
+                log_tail=tail_text(executor.log_path(attempt)) if outcome.exit_code != 0 else None,
                 preempted=key in self.preempted,
             )
             log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
@@ -99,13 +109,13 @@ class Agent:
                 d.pop(key, None)
             self.preempted.discard(key)
 
-    def _stop(self, key: tuple[int, int], attempt: AttemptRecord) -> None:
+    def _stop(self, key: tuple[int, int], job: JobRecord, attempt: AttemptRecord) -> None:
         sent = self.term_sent.get(key)
         if sent is None:
-            self.executor.cancel(attempt)
+            self.executor_for(job).cancel(attempt)
             self.term_sent[key] = time.time()
         elif time.time() - sent > CANCEL_GRACE_SECONDS:
-            self.executor.cancel(attempt, force=True)
+            self.executor_for(job).cancel(attempt, force=True)
 
     def _check_memory(self, key: tuple[int, int], job: JobRecord, attempt: AttemptRecord) -> None:
         used = self.executor.memory_bytes(attempt)
@@ -118,6 +128,9 @@ class Agent:
 
     def _schedule(self) -> None:
         pending = self.store.list_jobs([JobState.PENDING])
+        for job in [j for j in pending if j.spec.get("backend") == "ray"]:
+            self._launch(job, [], node=RAY_NODE)  # Ray places it (a placement group per attempt)
+        pending = [j for j in pending if j.spec.get("backend") != "ray"]
         if not pending:
             return
         node = next((n for n in self.store.nodes() if n.name == self.node.name), None)
@@ -152,21 +165,22 @@ class Agent:
                 if job.id == pre.job_id:
                     self.preempted.add((job.id, attempt.number))
                     self.overrides[(job.id, attempt.number)] = f"preempted: {pre.reason}"
-                    self._stop((job.id, attempt.number), attempt)
+                    self._stop((job.id, attempt.number), job, attempt)
 
-    def _launch(self, job: JobRecord, gpu_indices: list[int]) -> None:
+    def _launch(self, job: JobRecord, gpu_indices: list[int], node: str | None = None) -> None:
         try:
-            attempt = self.store.start_attempt(job.id, self.node.name, gpu_indices, run_dir_for)
+            attempt = self.store.start_attempt(job.id, node or self.node.name, gpu_indices, run_dir_for)
         except IllegalTransition:
             return  # cancelled (or started elsewhere) since we read it
         try:
-            handle = self.executor.launch(job, attempt)
-        except OSError as e:
+            handle = self.executor_for(job).launch(job, attempt)
+        except Exception as e:  # nothing a launch raises may leave the job RUNNING with no process
             self.store.finish_attempt(
                 job.id, attempt.number, exit_code=None, signal=None, reason=f"launch failed: {e}"
             )
             return
-        self.store.set_attempt_process(job.id, attempt.number, handle.pid, handle.started_at)
+        if handle.pid:  # Ray attempts have no local process
+            self.store.set_attempt_process(job.id, attempt.number, handle.pid, handle.started_at)
         log.info("job %s attempt %s started, pid %s", job.id, attempt.number, handle.pid)
 
     # ---- the loop -------------------------------------------------------------------------------
@@ -175,7 +189,11 @@ class Agent:
         """One request from a client; errors come back with their exit code, nothing half-done."""
         try:
             if request.get("op") == "submit":
-                spec = load_spec(request["path"], env_overrides=request.get("env") or None)
+                spec = load_spec(
+                    request["path"],
+                    env_overrides=request.get("env") or None,
+                    overrides=request.get("overrides"),
+                )
                 (job_id,) = admission.admit(self.store, [spec])
                 self.tick()  # start it now if it fits
                 return {"id": job_id}

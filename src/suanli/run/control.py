@@ -163,7 +163,8 @@ def call(info: AgentInfo, request: dict, timeout_s: float = 60.0) -> dict:
     return answer
 
 
-def submit(path: str | Path, env: dict[str, str], db_url: str) -> int:
+def submit(path: str | Path, env: dict[str, str], db_url: str, overrides: dict | None = None) -> int:
     """Submit a job file through the agent (starting it if needed); returns the job id."""
     info = ensure_agent(db_url)
-    return int(call(info, {"op": "submit", "path": str(Path(path).resolve()), "env": env})["id"])
+    request = {"op": "submit", "path": str(Path(path).resolve()), "env": env, "overrides": overrides or {}}
+    return int(call(info, request)["id"])

@@ -1,0 +1,83 @@
+"""The Ray backend against a real local Ray cluster started by the test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, cli_json, wait_for, write_job
+
+pytest.importorskip("ray")
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="ray")
+    subprocess.run(
+        [RAY, "start", "--head", "--num-cpus", "2", "--port", str(port), "--include-dashboard=false",
+         "--disable-usage-stats", "--temp-dir", temp],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    yield f"127.0.0.1:{port}"
+    subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def _procs(marker: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def test_two_worker_job_runs_on_ray(tmp_path, ray_address):
+    job = write_job(
+        tmp_path,
+        "num_workers: 2\nresources: {cpus: 2}\nsetup: echo setup-ran\n"
+        'run: |\n  echo rank=$RANK world=$WORLD_SIZE\n  echo \'{"metric": "rank", "value": \'$RANK\'}\'\n',
+    )
+    proc = cli("run", str(job), "--backend", "ray", "--ray-address", ray_address, "--json", check=True)
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "SUCCEEDED"
+    assert doc["attempts"][0]["node"] == "ray"
+    log = Path(doc["log_path"]).read_text()
+    assert "rank=0 world=2" in log and "rank=1 world=2" in log
+    assert log.count("setup-ran") == 1  # once per node
+    assert doc["metrics"]["rank"] in (0.0, 1.0)
+
+
+def test_cancel_leaves_no_worker_processes(tmp_path, ray_address):
+    marker = "sleep 4321.5"
+    job = write_job(tmp_path, f"num_workers: 2\nresources: {{cpus: 2}}\nrun: {marker}\n")
+    job_id = cli_json("submit", str(job), "--backend", "ray", "--ray-address", ray_address)["id"]
+    wait_for(lambda: len(_procs(marker)) == 2, timeout=60)
+    assert cli_json("cancel", str(job_id))["jobs"] == [{"id": job_id, "status": "CANCELLED"}]
+    wait_for(lambda: not _procs(marker), timeout=15)
+    import ray
+
+    ray.init(address=ray_address, namespace="test", log_to_driver=False)
+    try:
+        wait_for(lambda: ray.available_resources().get("CPU") == 2.0, timeout=30)  # placement group gone
+    finally:
+        ray.shutdown()
+
+
+def test_gang_that_cannot_be_placed_fails_with_the_reason(tmp_path, ray_address):
+    job = write_job(tmp_path, "num_nodes: 2\nresources: {cpus: 1}\nrun: 'true'\n")
+    env = {"SUANLI_RAY_PLACEMENT_TIMEOUT_S": "2"}
+    started = time.time()
+    proc = cli("run", str(job), "--backend", "ray", "--ray-address", ray_address, "--json", env=env)
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "FAILED"
+    assert "Ray could not place 2 x {'CPU': 1.0}" in doc["reason"]
+    assert time.time() - started < 60
