@@ -76,13 +76,13 @@ def test_metrics_env_and_status_json(tmp_path):
 def test_multi_worker_job_gets_rank_variables(tmp_path):
     job_id = submit(
         tmp_path,
-        "num_workers: 3\nresources:\n  cpus: 1\nrun: echo rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK "
+        "num_workers: 2\nresources:\n  cpus: 1\nrun: echo rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK "
         "addr=$MASTER_ADDR port_set=${MASTER_PORT:+yes}\n",
     )
     assert wait_done(job_id)["status"] == "SUCCEEDED"
     lines = sorted(cli("logs", str(job_id), check=True).stdout.split("\n"))
     assert [line for line in lines if line] == [
-        f"rank={r} world=3 local={r} addr=127.0.0.1 port_set=yes" for r in range(3)
+        f"rank={r} world=2 local={r} addr=127.0.0.1 port_set=yes" for r in range(2)
     ]
 
 

@@ -12,7 +12,7 @@ import torch
 from conftest import REPO, cli
 from suanli import Client
 from suanli.jobs import parse_spec
-from suanli.train import checkpoint as ckpt
+from suanli.train import checkpoints as ckpt
 
 EXAMPLE = REPO / "examples" / "digits-ddp"
 
@@ -76,6 +76,7 @@ def test_powersgd_and_bf16_send_fewer_bytes():
 
 
 def test_partial_checkpoints_are_never_loaded(tmp_path):
+    tmp_path = tmp_path / "checkpoints"
     ckpt.save_atomic({"epoch": 1}, 1_000_000, tmp_path)
     (tmp_path / ".ckpt-000002000000.pt.tmp-123").write_bytes(b"half a checkpoint")
     assert ckpt.latest(tmp_path).name == "ckpt-001000000.pt"
@@ -112,6 +113,6 @@ def test_workers_see_the_train_options(tmp_path):
         ' print(json.dumps([c.rank, c.world_size, c.compression, c.grad_accum_steps]))"\n'
     )
     doc = json.loads(cli("run", str(job), "--json", check=True).stdout)
-    lines = sorted(Path(doc["log_path"]).read_text().split())
-    assert lines == ["[0,", "[1,", '"bf16",', '"bf16",', "2,", "2,", "4]", "4]"]
+    seen = sorted(json.loads(line) for line in Path(doc["log_path"]).read_text().splitlines())
+    assert seen == [[0, 2, "bf16", 4], [1, 2, "bf16", 4]]
     assert os.path.isdir(Path(doc["log_path"]).parents[2] / f"job-{doc['id']}")

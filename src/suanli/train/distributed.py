@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from suanli.train import checkpoint as ckpt
+from suanli.train import checkpoints as ckpt
 
 COMPRESSIONS = ("none", "fp16", "bf16", "powersgd")
 
