@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from suanli.catalog.accelerators import canonical_accelerator
-from suanli.core.errors import BadInput, did_you_mean
+from suanli.core.errors import BadInput
 from suanli.core.resources import Resources
+from suanli.core.specfile import bad_input_from, read_yaml, with_line
 from suanli.core.units import parse_accelerators, parse_bytes
 
 
@@ -151,55 +151,7 @@ class JobSpec(_Strict):
         return self.num_nodes * self.num_workers
 
 
-def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Line number (1-based) of every mapping key in the YAML, by path, for error messages."""
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = (*path, str(key.value))
-                lines[sub] = key.start_mark.line + 1
-                walk(value, sub)
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
 _ALIASES = {"memory_bytes": "memory"}
-
-
-def _field_names(model: type[BaseModel]) -> list[str]:
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _from_validation_error(err: ValidationError) -> BadInput:
-    first = err.errors()[0]
-    loc = tuple(_ALIASES.get(str(p), str(p)) for p in first["loc"])
-    field = ".".join(loc) or "spec"
-    if first["type"] == "extra_forbidden":
-        nested = {"resources": ResourcesSpec, "train": TrainSpec}
-        model: type[BaseModel] = nested.get(loc[0], JobSpec) if len(loc) == 2 else JobSpec
-        hint = did_you_mean(loc[-1], _field_names(model))
-        known = ", ".join(_field_names(model))
-        return BadInput(field, first.get("input"), "is not a known field", hint=hint or f"known: {known}")
-    if first["type"] == "missing":
-        return BadInput(field, "(missing)", "is required")
-    message = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-    return BadInput(field, first.get("input"), message)
-
-
-def _with_line(err: BadInput, source: str, lines: dict[tuple[str, ...], int]) -> BadInput:
-    path = tuple(err.field.split("."))
-    while path and path not in lines:
-        path = path[:-1]
-    where = f"{source}:{lines[path]}" if path else source
-    return BadInput(err.field, err.value, err.allowed, hint=err.hint, source=where)
 
 
 def parse_spec(data: object, *, base_dir: Path | None = None, source: str = "spec") -> JobSpec:
@@ -210,7 +162,7 @@ def parse_spec(data: object, *, base_dir: Path | None = None, source: str = "spe
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as e:
-        raise _from_validation_error(e) from None
+        raise bad_input_from(e, JobSpec, aliases=_ALIASES) from None
     base = base_dir or Path.cwd()
     if spec.workdir is not None:
         workdir = (base / os.path.expanduser(spec.workdir)).resolve()
@@ -229,19 +181,7 @@ def load_spec(
     the file and line."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise BadInput("job file", source, "does not exist") from None
-    except (IsADirectoryError, PermissionError) as e:
-        raise BadInput("job file", source, f"cannot be read ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise BadInput("yaml", "", f"not valid YAML: {problem}", source=where) from None
+    data, text = read_yaml(path, "job file")
     if isinstance(data, dict) and "name" not in data:
         data["name"] = path.stem
     if isinstance(data, dict):
@@ -253,4 +193,4 @@ def load_spec(
     except BadInput as e:
         if e.source and e.source != "spec":
             raise
-        raise _with_line(e, source, _yaml_lines(text)) from None
+        raise with_line(e, source, text) from None

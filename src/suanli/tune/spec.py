@@ -12,10 +12,10 @@ import shlex
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from suanli.core.errors import BadInput, did_you_mean
+from suanli.core.specfile import bad_input_from, read_yaml, with_line
 from suanli.jobs.spec import JobSpec, load_spec
 
 PARAM_TYPES = ("float", "int", "categorical")
@@ -124,7 +124,7 @@ class TuneSpec(_Strict):
             try:
                 param = model.model_validate(raw)
             except ValidationError as e:
-                raise _from_validation_error(e, prefix=(field,), model=model) from None
+                raise bad_input_from(e, model, prefix=(field,)) from None
             _check_range(field, param)
             out[name] = param  # type: ignore[assignment]
         return out
@@ -209,66 +209,6 @@ def _check_range(field: str, param: BaseModel) -> None:
             raise BadInput(f"{field}.step", param.step, "cannot be combined with log: true")
 
 
-def _field_names(model: type[BaseModel]) -> list[str]:
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _model_at(loc: tuple[str, ...]) -> type[BaseModel]:
-    if loc[:1] == ("objective",):
-        return Objective
-    if loc[:1] == ("pruner",):
-        return PrunerSpec
-    return TuneSpec
-
-
-def _from_validation_error(
-    err: ValidationError, *, prefix: tuple[str, ...] = (), model: type[BaseModel] | None = None
-) -> BadInput:
-    first = err.errors()[0]
-    loc = (*prefix, *(str(p) for p in first["loc"]))
-    field = ".".join(loc) or "tune"
-    if first["type"] == "extra_forbidden":
-        owner = model or _model_at(loc)
-        names = _field_names(owner)
-        hint = did_you_mean(loc[-1], names) or "known: " + ", ".join(names)
-        return BadInput(field, first.get("input"), "is not a known field", hint=hint)
-    if first["type"] == "missing":
-        return BadInput(field, "(missing)", "is required")
-    message = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-    return BadInput(field, first.get("input"), message)
-
-
-def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Line number (1-based) of every mapping key in the YAML, by path, for error messages."""
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = (*path, str(key.value))
-                lines[sub] = key.start_mark.line + 1
-                walk(value, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, str(i)))
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-def _with_line(err: BadInput, source: str, lines: dict[tuple[str, ...], int]) -> BadInput:
-    path = tuple(err.field.split("."))
-    while path and path not in lines:
-        path = path[:-1]
-    where = f"{source}:{lines[path]}" if path else source
-    return BadInput(err.field, err.value, err.allowed, hint=err.hint, source=where)
-
-
 def parse_tune_spec(data: object, *, source: str = "tune") -> TuneSpec:
     """A TuneSpec from parsed data (paths are not resolved here)."""
     if not isinstance(data, dict):
@@ -278,7 +218,7 @@ def parse_tune_spec(data: object, *, source: str = "tune") -> TuneSpec:
     try:
         return TuneSpec.model_validate(data)
     except ValidationError as e:
-        raise _from_validation_error(e) from None
+        raise bad_input_from(e, TuneSpec, root="tune") from None
 
 
 def load_tune_spec(path: str | Path, *, overrides: dict[str, Any] | None = None) -> TuneSpec:
@@ -289,35 +229,22 @@ def load_tune_spec(path: str | Path, *, overrides: dict[str, Any] | None = None)
     """
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise BadInput("tune file", source, "does not exist") from None
-    except (IsADirectoryError, PermissionError) as e:
-        raise BadInput("tune file", source, f"cannot be read ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise BadInput("yaml", "", f"not valid YAML: {problem}", source=where) from None
+    data, text = read_yaml(path, "tune file")
     if isinstance(data, dict):
         if "study" not in data:
             stem = path.stem
             data["study"] = path.resolve().parent.name if stem in ("tune", "study") else stem
         data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    lines = _yaml_lines(text)
     try:
         spec = parse_tune_spec(data, source=source)
     except BadInput as e:
         if e.source and e.source != "tune":
             raise
-        raise _with_line(e, source, lines) from None
+        raise with_line(e, source, text) from None
     job_path = (path.parent / spec.job).resolve()
     if not job_path.is_file():
         err = BadInput("job", spec.job, "must be an existing job file", hint=f"looked in {job_path}")
-        raise _with_line(err, source, lines)
+        raise with_line(err, source, text)
     job = load_spec(job_path)
     try:
         check_placeholders(job, spec)
