@@ -79,6 +79,27 @@ class Client:
     def nodes(self) -> list[NodeRecord]:
         return self.pool()
 
+    def queue(self) -> list[dict]:
+        """Pending jobs in the order the scheduler's policy would start them, each with its position
+        and why it waits ("needs 8 GPUs on one node; largest free block is 4")."""
+        from suanli.run.agent import cluster_state, job_request
+        from suanli.run.schedconfig import make_policy
+
+        pending = self.store.list_jobs([JobState.PENDING], with_attempts=True)
+        pending = [j for j in pending if j.spec.get("backend") != "ray"]
+        cluster = cluster_state(self.pool(), self.store.running(), self.store)
+        policy = make_policy()
+        decisions = policy.decide([job_request(j) for j in pending], cluster, time.time())
+        by_id = {j.id: j for j in pending}
+        order = [(s.job_id, "starts now: it fits") for s in decisions.starts]
+        order += [(job_id, why) for job_id, why in decisions.waiting.items()]
+        seen = {job_id for job_id, _ in order}
+        order += [(j.id, "waiting") for j in sorted(pending, key=lambda j: j.id) if j.id not in seen]
+        return [
+            {"position": i + 1, "policy": policy.name, "reason": why, **_queue_row(by_id[job_id])}
+            for i, (job_id, why) in enumerate(order)
+        ]
+
     def events(self, job_id: int) -> list[EventRecord]:
         self.store.get(job_id)
         return self.store.events(job_id)
@@ -148,6 +169,11 @@ class Client:
             if attempt_over and (record.is_terminal or attempt is not None):
                 return
             time.sleep(POLL_SECONDS)
+
+
+def _queue_row(job: JobRecord) -> dict:
+    doc = job.to_json()
+    return {k: doc[k] for k in ("id", "name", "user", "priority", "resources", "num_nodes", "submitted_at")}
 
 
 def client(db: str | None = None) -> Client:

@@ -18,12 +18,11 @@ from typing import Any
 
 from suanli.api import Client
 from suanli.jobs.spec import JobSpec
-from suanli.run.agent import job_request
+from suanli.run.agent import cluster_state, job_request
 from suanli.run.local import LocalExecutor
 from suanli.run.pool import check_fits_pool
 from suanli.run.ray_executor import RayExecutor
-from suanli.schedule.policies import get_policy
-from suanli.schedule.policy import ClusterState, NodeState
+from suanli.run.schedconfig import make_policy
 from suanli.store.records import JobRecord
 
 
@@ -46,15 +45,7 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
     nodes = client.pool()
     if spec.backend == "local":
         check_fits_pool(spec, nodes)
-    cluster = ClusterState(
-        [
-            NodeState(
-                n.name, n.gpus, n.cpus, n.memory_bytes, n.accelerator,
-                n.gpus - n.used_gpus, n.cpus - n.used_cpus, n.memory_bytes - n.used_memory_bytes,
-            )
-            for n in nodes
-        ]
-    )  # fmt: skip
+    cluster = cluster_state(nodes, client.store.running(), client.store)
     job = JobRecord(
         id=0, name=spec.name, user=spec.user, state="PENDING", priority=spec.priority,
         spec=spec.model_dump(mode="json", by_alias=True), cpus=spec.resources.cpus,
@@ -63,8 +54,8 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
         num_workers=spec.num_workers, retries=spec.retries, submitted_at=time.time(),
         started_at=None, ended_at=None, cancel_requested=False, reason=None,
     )  # fmt: skip
-    queued = client.store.list_jobs(["PENDING"])
-    policy = get_policy()
+    queued = client.store.list_jobs(["PENDING"], with_attempts=True)
+    policy = make_policy()
     decisions = policy.decide([*(job_request(j) for j in queued), job_request(job)], cluster, time.time())
     start = next((s for s in decisions.starts if s.job_id == 0), None)
     return {

@@ -225,3 +225,38 @@ def test_jobs_run_with_the_state_in_postgresql(tmp_path, pg_url):
     # The agent serves one database: another one is refused with a clear message.
     other = cli("submit", str(job))
     assert other.returncode == 1 and "an agent for another database is running" in other.stderr
+
+
+def test_queue_shows_position_and_why_each_job_waits(tmp_path):
+    blocker = submit(tmp_path, "name: blocker\nresources:\n  cpus: 2\nrun: sleep 300\n", "a.yaml")
+    wait_for(lambda: status(blocker)["status"] == "RUNNING")
+    first = submit(tmp_path, "name: first\nresources:\n  cpus: 2\nrun: 'true'\n", "b.yaml")
+    urgent = submit(tmp_path, "name: urgent\npriority: 9\nresources:\n  cpus: 1\nrun: 'true'\n", "c.yaml")
+    rows = cli_json("queue")["jobs"]
+    assert [(r["position"], r["id"]) for r in rows] == [(1, urgent), (2, first)]
+    assert rows[0]["reason"].startswith("needs 1 CPUs on one node; largest free block is 0 GPUs, 0 CPUs")
+    assert rows[1]["reason"] == f"behind job {urgent} (FIFO order)"
+    assert rows[0]["policy"] == "fifo"
+    cli("cancel", str(blocker), str(first), str(urgent), check=True)
+
+
+def test_scheduler_config_chooses_the_policy_and_bad_config_is_one_line(tmp_path, suanli_home, monkeypatch):
+    monkeypatch.delenv("SUANLI_POLICY")
+    (suanli_home / "scheduler.yaml").write_text("policy: drf\noptions:\n  quotas: {research: 2}\n")
+    submit(tmp_path, "resources:\n  cpus: 2\nrun: sleep 300\n", "a.yaml")
+    waiting = submit(tmp_path, "labels: {team: research}\nrun: 'true'\n", "b.yaml")
+    rows = cli_json("queue")["jobs"]
+    assert rows and rows[0]["policy"] == "drf" and rows[0]["id"] == waiting
+    (suanli_home / "scheduler.yaml").write_text("policy: drf\npolcy: x\n")
+    proc = cli("queue")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith(
+        "scheduler.yaml:2: polcy=x: is not a known field (did you mean: policy?)"
+    )
+    (suanli_home / "scheduler.yaml").write_text("policy: fifoo\n")
+    proc = cli("queue")
+    assert (
+        proc.returncode == 2
+        and "policy=fifoo: must be one of" in proc.stderr
+        and "did you mean: fifo" in proc.stderr
+    )

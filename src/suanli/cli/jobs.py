@@ -185,6 +185,20 @@ def status(
     out.print(table)
 
 
+def queue(as_json: JsonOpt = False) -> None:
+    """Pending jobs in the order they will start, and why each one waits."""
+    rows = client().queue()
+    if as_json:
+        emit_json({"jobs": rows})
+        return
+    table = Table("pos", "id", "name", "user", "priority", "why it waits")
+    for r in rows:
+        table.add_row(str(r["position"]), str(r["id"]), r["name"], r["user"], str(r["priority"]), r["reason"])
+    out.print(table)
+    if rows:
+        out.print(f"policy: {rows[0]['policy']}")
+
+
 def logs(
     job_id: Annotated[int, typer.Argument(help="The job id.")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,

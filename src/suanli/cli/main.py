@@ -35,6 +35,7 @@ def _options(
 app.command()(jobs.run)
 app.command()(jobs.submit)
 app.command()(jobs.status)
+app.command()(jobs.queue)
 app.command()(jobs.logs)
 app.command()(jobs.cancel)
 app.command()(cluster.nodes)

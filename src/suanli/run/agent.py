@@ -31,10 +31,10 @@ from suanli.run.local import LocalExecutor, run_dir_for
 from suanli.run.metrics import LogTail, tail_text
 from suanli.run.pool import discover_local_node
 from suanli.run.ray_executor import RAY_NODE, RayExecutor
-from suanli.schedule.policies import get_policy
-from suanli.schedule.policy import ClusterState, JobRequest, NodeState
+from suanli.run.schedconfig import load_scheduler_config, make_policy
+from suanli.schedule.policy import ClusterState, JobRequest, NodeState, RunningJob, Slice
 from suanli.store.paths import home
-from suanli.store.records import AttemptRecord, JobRecord
+from suanli.store.records import AttemptRecord, JobRecord, NodeRecord
 from suanli.store.store import Store
 
 log = logging.getLogger("suanli.agent")
@@ -46,7 +46,10 @@ HEARTBEAT_SECONDS = 10.0
 class Agent:
     def __init__(self, store: Store, policy_name: str | None = None) -> None:
         self.store = store
-        self.policy = get_policy(policy_name)
+        config = load_scheduler_config()
+        if policy_name:
+            config = config.model_copy(update={"policy": policy_name})
+        self.policy = make_policy(config)
         self.executor = LocalExecutor()
         self._ray: RayExecutor | None = None
         self.node = discover_local_node()
@@ -127,7 +130,7 @@ class Agent:
             self.executor.cancel(attempt, force=True)
 
     def _schedule(self) -> None:
-        pending = self.store.list_jobs([JobState.PENDING])
+        pending = self.store.list_jobs([JobState.PENDING], with_attempts=True)
         for job in [j for j in pending if j.spec.get("backend") == "ray"]:
             self._launch(job, [], node=RAY_NODE)  # Ray places it (a placement group per attempt)
         pending = [j for j in pending if j.spec.get("backend") != "ray"]
@@ -136,24 +139,11 @@ class Agent:
         node = next((n for n in self.store.nodes() if n.name == self.node.name), None)
         if node is None:
             return
-        cluster = ClusterState(
-            [
-                NodeState(
-                    name=node.name,
-                    gpus=node.gpus,
-                    cpus=node.cpus,
-                    memory_bytes=node.memory_bytes,
-                    gpu_type=node.accelerator,
-                    free_gpus=node.gpus - node.used_gpus,
-                    free_cpus=node.cpus - node.used_cpus,
-                    free_memory_bytes=node.memory_bytes - node.used_memory_bytes,
-                )
-            ]
-        )
+        running = self.store.running(self.node.name)
+        cluster = cluster_state([node], running, self.store)
         by_id = {j.id: j for j in pending}
-        requests = [job_request(j) for j in pending]
-        decisions = self.policy.decide(requests, cluster, time.time())
-        used_gpus = {i for _, a in self.store.running(self.node.name) for i in a.gpu_indices}
+        decisions = self.policy.decide([job_request(j) for j in pending], cluster, time.time())
+        used_gpus = {i for _, a in running for i in a.gpu_indices}
         for start in decisions.starts:
             job = by_id[start.job_id]
             free = [i for i in range(node.gpus) if i not in used_gpus]
@@ -291,7 +281,8 @@ class Agent:
 
 
 def job_request(job: JobRecord) -> JobRequest:
-    """A stored job as the scheduling policies see it."""
+    """A stored job as the scheduling policies see it: its service so far counts its ended attempts."""
+    served = sum((a.ended_at - a.started_at) for a in job.attempts if a.ended_at is not None)
     return JobRequest(
         id=job.id,
         submit_time_s=job.submitted_at,
@@ -301,8 +292,32 @@ def job_request(job: JobRecord) -> JobRequest:
         num_nodes=job.num_nodes,
         gpu_type=job.accelerator,
         user=job.user,
+        team=(job.spec.get("labels") or {}).get("team"),
         priority=job.priority,
+        attained_gpu_s=served * max(job.gpus * job.num_nodes, 1),
     )
+
+
+def cluster_state(
+    nodes: list[NodeRecord], running: list[tuple[JobRecord, AttemptRecord]], store: Store
+) -> ClusterState:
+    """Nodes with what is free on them, the jobs running there, and recent job sizes (GPUs, seconds)
+    for policies that learn the size distribution."""
+    states = [
+        NodeState(
+            name=n.name, gpus=n.gpus, cpus=n.cpus, memory_bytes=n.memory_bytes, gpu_type=n.accelerator,
+            free_gpus=n.gpus - n.used_gpus, free_cpus=n.cpus - n.used_cpus,
+            free_memory_bytes=n.memory_bytes - n.used_memory_bytes,
+        )
+        for n in nodes
+    ]  # fmt: skip
+    jobs = [
+        RunningJob(job_request(j), (Slice(a.node, j.gpus, j.cpus, j.memory_bytes),), a.started_at)
+        for j, a in running
+    ]
+    done = store.list_jobs([JobState.SUCCEEDED, JobState.FAILED], limit=500)
+    completed = [(max(j.gpus * j.num_nodes, 1), j.wall_seconds or 0.0) for j in reversed(done)]
+    return ClusterState(states, jobs, completed=completed)
 
 
 def main(argv: list[str] | None = None) -> int:
