@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from suanli.cli import cluster, estimate, jobs, tune
+from suanli.cli import catalog, cluster, estimate, jobs, plan, tune
 from suanli.cli.state import set_db
 from suanli.core.errors import SuanliError
 
@@ -41,6 +41,8 @@ app.command()(jobs.cancel)
 app.command()(cluster.nodes)
 app.add_typer(cluster.agent_app, name="agent")
 app.add_typer(estimate.app, name="estimate")
+app.command("plan")(plan.plan)
+app.add_typer(catalog.app, name="catalog")
 app.command("tune")(tune.tune)
 
 

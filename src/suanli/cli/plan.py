@@ -1,0 +1,320 @@
+"""`suanli plan`: parse flags, one library call (plan or plan_portfolio), print a table or one JSON document.
+
+The planner, numpy, scipy and matplotlib are imported inside the command so `suanli --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from suanli.cli.estimate import _MODEL_HELP, _arch_flags
+
+
+def plan(
+    job: Path | None = typer.Argument(None, help="A job.yaml with a `workload:` block (flags override it)."),
+    params: str | None = typer.Option(None, "--params", help=_MODEL_HELP),
+    layers: int | None = typer.Option(None, "--layers"),
+    hidden: int | None = typer.Option(None, "--hidden"),
+    heads: int | None = typer.Option(None, "--heads"),
+    kv_heads: int | None = typer.Option(None, "--kv-heads"),
+    ffn_hidden: int | None = typer.Option(None, "--ffn-hidden"),
+    vocab: int | None = typer.Option(None, "--vocab"),
+    seq_len: int | None = typer.Option(None, "--seq-len"),
+    experts: int | None = typer.Option(None, "--experts"),
+    experts_per_token: int | None = typer.Option(None, "--experts-per-token"),
+    active_params: str | None = typer.Option(None, "--active-params"),
+    model: str | None = typer.Option(
+        None, "--model", help="A Hugging Face config.json (read, never downloaded)."
+    ),
+    tokens: str | None = typer.Option(None, "--tokens", help="Training tokens, e.g. 1T or 2e12."),
+    steps: int | None = typer.Option(None, "--steps"),
+    batch: int | None = typer.Option(
+        None, "--batch", help="Training: global batch; serving: concurrent sequences."
+    ),
+    precision: str | None = typer.Option(
+        None, "--precision", help="bf16 (default), fp16, fp8, fp32; serving int8/int4."
+    ),
+    tp: int | None = typer.Option(
+        None, "--tp", help="Fix tensor parallelism (else searched per device count)."
+    ),
+    pp: int | None = typer.Option(None, "--pp"),
+    zero: int | None = typer.Option(None, "--zero"),
+    recompute: str | None = typer.Option(None, "--recompute"),
+    network_gbps: float | None = typer.Option(None, "--network-gbps", help="Inter-node Gb/s per device."),
+    infer: bool = typer.Option(False, "--infer", help="Plan a serving workload instead of training."),
+    tokens_per_second: float | None = typer.Option(
+        None, "--tokens-per-second", help="Serving: output tokens/s."
+    ),
+    duration: str | None = typer.Option(None, "--duration", help='Serving: how long it runs, e.g. "30d".'),
+    prompt_tokens: int | None = typer.Option(None, "--prompt-tokens"),
+    output_tokens: int | None = typer.Option(None, "--output-tokens"),
+    deadline: str | None = typer.Option(None, "--deadline", help='Finish within, e.g. "30d" or "36h".'),
+    budget: float | None = typer.Option(None, "--budget", help="Most USD to spend."),
+    providers: str | None = typer.Option(None, "--providers", help="Comma-separated, e.g. lambda,runpod."),
+    regions: str | None = typer.Option(None, "--regions", help="Comma-separated region names."),
+    accelerators: str | None = typer.Option(
+        None, "--accelerators", help="Comma-separated, e.g. H100,A100-80GB."
+    ),
+    modes: str | None = typer.Option(
+        None, "--modes", help="on-demand,spot,reserved-1y,reserved-3y,marketplace,owned,edge"
+    ),
+    max_gpus: int = typer.Option(512, "--max-gpus", help="Most devices in one option."),
+    min_gpus: int = typer.Option(1, "--min-gpus"),
+    spot: bool | None = typer.Option(
+        None, "--spot/--no-spot", help="Only spot / no spot (default: consider it)."
+    ),
+    objective: str = typer.Option("cost", "--objective", help="cost, time, energy or carbon."),
+    utilisation: float | None = typer.Option(
+        None,
+        "--utilisation",
+        help="Share of a reserved/owned term other work uses (default: the job pays it all).",
+    ),
+    interruption_per_month: float | None = typer.Option(
+        None, "--interruption-per-month", help="Spot: share of instances reclaimed per month (default 0.2)."
+    ),
+    checkpoint_minutes: float | None = typer.Option(
+        None, "--checkpoint-minutes", help="Spot: time to write one."
+    ),
+    restart_minutes: float = typer.Option(
+        10.0, "--restart-minutes", help="Spot: restart after an interruption."
+    ),
+    max_miss: float = typer.Option(0.1, "--max-miss", help="Spot: largest accepted P(miss deadline)."),
+    pue: float | None = typer.Option(None, "--pue"),
+    region: str = typer.Option("world", "--region", help="Grid for CO2, e.g. world, france, china."),
+    grid_gco2_per_kwh: float | None = typer.Option(None, "--grid-gco2-per-kwh"),
+    offers: list[Path] | None = typer.Option(
+        None, "--offers", help="Your offers / owned hardware (YAML or CSV)."
+    ),
+    top: int = typer.Option(15, "--top", help="Options shown (plus the whole Pareto front)."),
+    horizon: str | None = typer.Option(
+        None, "--horizon", help='Portfolio horizon, e.g. "12mo" (needs --demand).'
+    ),
+    demand: Path | None = typer.Option(None, "--demand", help="Portfolio: monthly GPU-hours YAML."),
+    spot_share: float | None = typer.Option(None, "--spot-share", help="Portfolio: most demand on spot."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write a PNG/SVG: cost vs time, or cumulative cost."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """The cheapest way to get a workload done by its deadline: on-demand, spot, reserved, rental, owned."""
+    from suanli.catalog.offers import load_catalog
+    from suanli.cli.output import emit_json, err
+    from suanli.core.errors import BadInput
+    from suanli.store.paths import home
+
+    catalog = load_catalog(imported_dir=home() / "catalogs", user_files=offers or [])
+    if demand is not None or horizon is not None:
+        if demand is None:
+            raise BadInput("demand", None, "is needed with --horizon (monthly GPU-hours YAML)")
+        from suanli.plan import plan_portfolio
+
+        pf = plan_portfolio(
+            demand, horizon=horizon, catalog=catalog, providers=_split(providers), spot_share=spot_share
+        )
+        if plot is not None:
+            from suanli.plan.plot import plot_portfolio
+
+            plot_portfolio(pf, plot)
+            err.print(f"wrote {plot}")
+        if as_json:
+            emit_json(pf.to_json())
+        else:
+            _print_portfolio(pf)
+        return
+    wl: dict[str, Any] = {}
+    job_accels: list[str] | None = None
+    if job is not None:
+        from suanli.jobs.spec import load_spec
+
+        spec = load_spec(job)
+        if spec.workload is None:
+            raise BadInput("workload", None, "the job file has no `workload:` block", source=str(job))
+        wl = dict(spec.workload)
+        if isinstance(wl.get("model"), str) and not Path(wl["model"]).is_absolute():
+            wl["model"] = str(Path(job).parent / wl["model"])
+        job_accels = list(spec.resources.accelerators) or None
+    flags = {
+        "model": model,
+        "params": params,
+        "tokens": tokens,
+        "steps": steps,
+        "batch": batch,
+        "seq_len": seq_len,
+        "precision": precision,
+        "tp": tp,
+        "pp": pp,
+        "zero": zero,
+        "recompute": recompute,
+        "network_gbps": network_gbps,
+        "tokens_per_second": tokens_per_second,
+        "duration": duration,
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+        **_arch_flags(
+            layers, hidden, heads, kv_heads, ffn_hidden, vocab, experts, experts_per_token, active_params
+        ),
+    }
+    wl.update({k: v for k, v in flags.items() if v is not None})
+    if infer:
+        wl["kind"] = "infer"
+    if wl.get("kind", "train") == "infer":
+        for k in ("tokens", "steps", "seq_len", "tp", "pp", "zero", "recompute", "network_gbps"):
+            wl.pop(k, None)
+    else:
+        for k in ("tokens_per_second", "duration", "prompt_tokens", "output_tokens"):
+            if k in wl:
+                raise BadInput(k, wl[k], "is a serving field: add --infer (or kind: infer) to plan a service")
+    from suanli.plan import plan as run_plan
+
+    err.print(f"planning against {len(catalog.offers)} offers ...")
+    p = run_plan(
+        wl,
+        catalog=catalog,
+        deadline=deadline,
+        budget=budget,
+        providers=providers,
+        regions=regions,
+        accelerators=accelerators or (",".join(job_accels) if job_accels else None),
+        modes=modes,
+        max_gpus=max_gpus,
+        min_gpus=min_gpus,
+        spot=spot,
+        objective=objective,
+        utilisation=utilisation,
+        interruption_per_month=interruption_per_month,
+        checkpoint_minutes=checkpoint_minutes,
+        restart_minutes=restart_minutes,
+        max_miss_probability=max_miss,
+        pue=pue,
+        region=region,
+        grid_gco2_per_kwh=grid_gco2_per_kwh,
+        top=top,
+    )
+    if plot is not None:
+        from suanli.plan.plot import plot_plan
+
+        plot_plan(p, plot)
+        err.print(f"wrote {plot}")
+    if as_json:
+        emit_json(p.to_json())
+    else:
+        _print_plan(p)
+
+
+def _split(v: str | None) -> list[str] | None:
+    return [x.strip() for x in v.split(",") if x.strip()] if v else None
+
+
+def _num(x: float | None, fmt: str = "{:,.0f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def _layout(d: dict) -> str:
+    if "replicas" in d:
+        return f"tp{d['tp']}x{d['replicas']}"
+    return f"{d.get('tp')}/{d.get('pp')}/{d.get('dp')}/z{d.get('zero')}"
+
+
+def _short_risk(o: Any) -> str:
+    if o.mode == "spot" and o.p_miss is not None:
+        return o.risk[0].split(":", 1)[-1].split(",")[0].strip() + f", P(miss) {o.p_miss:.0%}"
+    return o.risk[0].split(":", 1)[-1].strip()[:40] if o.risk else ""
+
+
+def _print_plan(p: Any) -> None:
+    from rich.table import Table
+
+    from suanli.cli.output import out
+
+    t = Table(title=f"suanli plan: {p.workload} (objective: {p.objective})", title_justify="left")
+    for col, just in (
+        ("#", "right"),
+        ("provider", "left"),
+        ("instance type", "left"),
+        ("accel", "left"),
+        ("inst", "right"),
+        ("dev", "right"),
+        ("mode", "left"),
+        ("tp/pp/dp/z", "left"),
+        ("days", "right"),
+        ("USD", "right"),
+        ("kWh", "right"),
+        ("kg CO2", "right"),
+        ("P", "center"),
+        ("risk", "left"),
+    ):
+        t.add_column(col, justify=just, no_wrap=col not in ("instance type", "risk"))  # type: ignore[arg-type]
+    for i, o in enumerate(p.shown(), 1):
+        style = "bold green" if o is p.recommended else None
+        t.add_row(
+            str(i),
+            o.provider,
+            o.instance_type,
+            o.accelerator,
+            str(o.instances),
+            str(o.devices),
+            o.mode,
+            _layout(o.layout),
+            f"{o.wall_hours / 24:.2f}",
+            _num(o.cost_usd),
+            _num(o.energy_kwh),
+            _num(o.co2_kg),
+            "*" if o.pareto else "",
+            _short_risk(o),
+            style=style,
+        )
+    out.print(t)
+    out.print(
+        f"{len(p.options)} feasible of {len(p.all_options)} options evaluated; "
+        "* = Pareto front (cost vs time)"
+    )
+    out.print(p.explanation, markup=False)
+    out.print("[bold]Assumptions[/bold]")
+    for a in p.assumptions:
+        out.print(f"  - {a}", markup=False)
+
+
+def _print_portfolio(pf: Any) -> None:
+    from rich.table import Table
+
+    from suanli.cli.output import out
+
+    t = Table(title=f"suanli plan --horizon {pf.horizon_months}mo: {pf.accelerator}", title_justify="left")
+    for col in (
+        "month",
+        "demand GPU-h",
+        "peak",
+        "owned GPUs",
+        "reserved GPUs",
+        "owned GPU-h",
+        "reserved GPU-h",
+        "on-demand GPU-h",
+        "spot GPU-h",
+        "USD",
+    ):
+        t.add_column(col, justify="right")
+    for m in pf.monthly:
+        t.add_row(
+            str(m["month"]),
+            _num(m["demand_gpu_hours"]),
+            _num(m["peak_gpus"]),
+            str(m["owned_gpus"]),
+            str(m["reserved_gpus"]),
+            _num(m["owned_gpu_hours"]),
+            _num(m["reserved_gpu_hours"]),
+            _num(m["on_demand_gpu_hours"]),
+            _num(m["spot_gpu_hours"]),
+            _num(m["cost_usd"]),
+        )
+    out.print(t)
+    out.print(
+        f"total {_num(pf.total_cost_usd)} USD (after the horizon: {_num(pf.committed_after_horizon_usd)}); "
+        f"all-rent {_num(pf.all_rent_cost_usd)}; all-buy {_num(pf.all_buy_cost_usd)}; break-even utilisation "
+        f"for buying {_num(pf.break_even_utilisation, '{:.0%}')}"
+    )
+    out.print(pf.explanation, markup=False)
+    for a in pf.assumptions:
+        out.print(f"  - {a}", markup=False)
