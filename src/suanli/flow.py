@@ -1,11 +1,14 @@
 """The main flow in one place: a job goes through these stages, in order.
 
+    ESTIMATE  when the spec has a `workload:` block and names its accelerators: time, device-hours,
+              memory per device and energy for that hardware (suanli estimate); `suanli plan` answers
+              where to get the hardware instead
     SCHEDULE  validate the job against the pool and queue it (the agent's policy places it)
     RUN       the agent starts it; we wait for it to start and stream its log
     RECORD    wait for the end and return the stored record: status, attempts, metrics
 
-`dry_run=True` stops before RUN and stores nothing: it returns what the scheduler would decide now and
-the exact launch request. The estimator and planner stages are added in front of SCHEDULE.
+`dry_run=True` stops before RUN and stores nothing: it returns the estimate, what the scheduler would
+decide now and the exact launch request.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from suanli.store.records import JobRecord
 
 
 class Stage(Enum):
+    ESTIMATE = 0
     SCHEDULE = 1
     RUN = 2
     RECORD = 3
@@ -35,9 +39,30 @@ class Stage(Enum):
 @dataclass
 class FlowResult:
     job_id: int | None = None
+    estimate: dict[str, Any] | None = None
     record: JobRecord | None = None
     dry_run: dict[str, Any] | None = None
     stages: list[Stage] = field(default_factory=list)
+
+
+ESTIMATE_FIELDS = ("wall_hours", "device_hours", "device_hours_low", "device_hours_high",
+                   "memory_per_device_bytes", "mfu", "energy_kwh", "co2_kg", "layout")  # fmt: skip
+
+
+def estimate(spec: JobSpec) -> dict[str, Any] | None:
+    """The estimator's answer for the job's own hardware, or None when the spec has no training
+    workload or names no accelerator (CPU jobs are not modelled)."""
+    if not spec.workload or not spec.resources.accelerators:
+        return None
+    from suanli.estimate import estimate_train
+    from suanli.plan.options import workload_from_dict
+
+    workload = workload_from_dict(dict(spec.workload))
+    if workload.kind != "train":
+        return None
+    ((accelerator, per_node),) = spec.resources.accelerators.items()
+    doc = estimate_train(**workload.args, accelerator=accelerator, count=per_node * spec.num_nodes).to_json()
+    return {k: doc[k] for k in ESTIMATE_FIELDS if k in doc} | {"accelerator": accelerator}
 
 
 def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
@@ -55,20 +80,30 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
         started_at=None, ended_at=None, cancel_requested=False, reason=None,
     )  # fmt: skip
     queued = client.store.list_jobs(["PENDING"], with_attempts=True)
+    doc: dict[str, Any] = {
+        "dry_run": True,
+        "estimate": estimate(spec),
+        "job": {k: v for k, v in job.to_json().items() if k not in ("id", "status", "attempts", "metrics")},
+    }
+    if spec.backend == "ray":  # Ray places it: a placement group per attempt
+        return doc | {
+            "policy": "ray placement group",
+            "would_start_now": None,
+            "placement": [],
+            "waiting_reason": None,
+            "queued_ahead": 0,
+            "launch": RayExecutor().dry_run(job, []),
+        }
     policy = make_policy()
     decisions = policy.decide([*(job_request(j) for j in queued), job_request(job)], cluster, time.time())
     start = next((s for s in decisions.starts if s.job_id == 0), None)
-    return {
-        "dry_run": True,
-        "job": {k: v for k, v in job.to_json().items() if k not in ("id", "status", "attempts", "metrics")},
+    return doc | {
         "policy": policy.name,
         "would_start_now": start is not None,
         "placement": [s.node for s in start.placement] if start else [],
         "waiting_reason": decisions.waiting.get(0),
-        "queued_ahead": len(queued),
-        "launch": (RayExecutor() if spec.backend == "ray" else LocalExecutor()).dry_run(
-            job, list(range(job.gpus))
-        ),
+        "queued_ahead": len([j for j in queued if j.spec.get("backend") != "ray"]),
+        "launch": LocalExecutor().dry_run(job, list(range(job.gpus))),
     }
 
 
@@ -85,8 +120,10 @@ def run(
     result = FlowResult()
     if dry_run:
         result.dry_run = _dry_run(client, spec)
-        result.stages.append(Stage.SCHEDULE)
+        result.stages += [Stage.ESTIMATE, Stage.SCHEDULE]
         return result
+    result.estimate = estimate(spec)
+    result.stages.append(Stage.ESTIMATE)
 
     result.job_id = job_id = client.submit(spec)
     result.stages.append(Stage.SCHEDULE)

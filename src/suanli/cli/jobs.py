@@ -65,10 +65,23 @@ def run(
         if as_json:
             emit_json(doc)
             return
-        where = ", ".join(doc["placement"]) if doc["would_start_now"] else f"waits: {doc['waiting_reason']}"
-        out.print(f"[bold]dry run[/]: job {spec.name!r} ({doc['policy']} policy) would start now on {where}"
-                  if doc["would_start_now"] else f"[bold]dry run[/]: job {spec.name!r} {where}")  # fmt: skip
+        if doc["would_start_now"] is None:
+            out.print(f"[bold]dry run[/]: job {spec.name!r} goes to Ray, which places it ({doc['policy']})")
+        elif doc["would_start_now"]:
+            where = ", ".join(doc["placement"])
+            out.print(
+                f"[bold]dry run[/]: job {spec.name!r} ({doc['policy']} policy) would start now on {where}"
+            )
+        else:
+            out.print(f"[bold]dry run[/]: job {spec.name!r} waits: {doc['waiting_reason']}")
         launch = doc["launch"]
+        if doc.get("estimate"):
+            e = doc["estimate"]
+            out.print(
+                f"  estimate: {e['wall_hours']:.1f} h wall, {e['device_hours']:.0f} {e['accelerator']}-hours "
+                f"({e['device_hours_low']:.0f}-{e['device_hours_high']:.0f}), "
+                f"{e['memory_per_device_bytes'] / 2**30:.1f} GiB per device"
+            )
         out.print(f"  workdir: {launch['workdir']}")
         if launch["setup"]:
             out.print(f"  setup:   {launch['setup'].strip()}")
