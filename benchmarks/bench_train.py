@@ -17,6 +17,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from suanli import Client
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -115,8 +119,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=220)
+    parser.add_argument("--parts", default="speed,comm,failure", help="which tables to print")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if "speed" in parts:
+        speed(args)
+    if parts & {"comm", "failure"}:
+        jobs(parts)
 
+
+def speed(args: argparse.Namespace) -> None:
     plain, ours = [], []
     for _ in range(args.repeats):  # alternate, so drift in machine load hits both alike
         plain.append(steps_per_second("plain", args.steps))
@@ -127,45 +139,56 @@ def main() -> None:
     print(f"  suanli.train     {s:8.1f}   (runs: {', '.join(f'{v:.1f}' for v in ours)})")
     print(f"  ratio            {s / p:8.3f}   (goal: within 3%, i.e. >= 0.970)")
 
+
+def jobs(parts: set[str]) -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["SUANLI_HOME"] = home
         from suanli import Client
 
         client = Client()
-        print("\ncommunication per optimizer step (steady state), digits-ddp 12 epochs, 2 workers")
-        print(f"  {'variant':<22}{'bytes/step':>12}{'vs none':>9}{'total bytes':>14}{'test acc':>10}")
-        base = None
-        variants = [("none", "none", 0), ("bf16", "bf16", 0), ("powersgd rank 2", "powersgd", 0),
-                    ("local SGD, k=4", "none", 4)]  # fmt: skip
-        for name, comp, local in variants:
-            doc = run_job(client, comp, local_sgd=local)
-            m = doc["metrics"]
-            per = m["comm_bytes_mean_per_step"] if local else m["comm_bytes_per_step"]
-            base = base or per
-            print(f"  {name:<22}{per:>12,.0f}{base / per:>8.1f}x{m['comm_bytes_total']:>14,.0f}"
-                  f"{m['test_accuracy']:>10.4f}")  # fmt: skip
-
-        clean = run_job(client, "none")
-        failed = run_job(client, "none", extra="--fail-at-epoch 6 --fail-rank 1", retries=1)
-        a1, a2 = failed["attempts"]
-        from datetime import datetime
-
-        def ts(iso: str) -> float:
-            return datetime.fromisoformat(iso).timestamp()
-
-        lost = failed["wall_seconds"] - clean["wall_seconds"]
-        restart = ts(a2["start"]) - ts(a1["end"])
-        print("\none injected worker failure (SIGKILL to worker 1 halfway through epoch 6 of 12)")
-        print(f"  uninterrupted run        {clean['wall_seconds']:7.1f} s")
-        print(f"  run with the failure     {failed['wall_seconds']:7.1f} s  -> {lost:.1f} s lost")
-        print(f"  failure recorded -> new attempt started   {restart:.2f} s (agent reaction)")
-        print("  the rest: the new workers' start (Python + torch import, process group) and replaying")
-        print("  half an epoch since the last checkpoint (checkpoints every epoch)")
-        print(f"  final accuracy: clean {clean['metrics']['test_accuracy']:.4f}, "
-              f"resumed {failed['metrics']['test_accuracy']:.4f}")  # fmt: skip
+        if "comm" in parts:
+            comm(client)
+        if "failure" in parts:
+            failure(client)
         from suanli.run.control import stop_agent
 
         stop_agent()
+
+
+def comm(client: Client) -> None:
+    print("\ncommunication per optimizer step (steady state), digits-ddp 12 epochs, 2 workers")
+    print(f"  {'variant':<22}{'bytes/step':>12}{'vs none':>9}{'total bytes':>14}{'test acc':>10}")
+    base = None
+    variants = [("none", "none", 0), ("bf16", "bf16", 0), ("powersgd rank 2", "powersgd", 0),
+                ("local SGD, k=4", "none", 4)]  # fmt: skip
+    for name, comp, local in variants:
+        doc = run_job(client, comp, local_sgd=local)
+        m = doc["metrics"]
+        per = m["comm_bytes_mean_per_step"] if local else m["comm_bytes_per_step"]
+        base = base or per
+        print(f"  {name:<22}{per:>12,.0f}{base / per:>8.1f}x{m['comm_bytes_total']:>14,.0f}"
+              f"{m['test_accuracy']:>10.4f}")  # fmt: skip
+
+
+def failure(client: Client) -> None:
+    clean = run_job(client, "none")
+    failed = run_job(client, "none", extra="--fail-at-epoch 6 --fail-rank 1", retries=1)
+    a1, a2 = failed["attempts"]
+    from datetime import datetime
+
+    def ts(iso: str) -> float:
+        return datetime.fromisoformat(iso).timestamp()
+
+    lost = failed["wall_seconds"] - clean["wall_seconds"]
+    restart = ts(a2["start"]) - ts(a1["end"])
+    print("\none injected worker failure (SIGKILL to worker 1 halfway through epoch 6 of 12)")
+    print(f"  uninterrupted run        {clean['wall_seconds']:7.1f} s")
+    print(f"  run with the failure     {failed['wall_seconds']:7.1f} s  -> {lost:.1f} s lost")
+    print(f"  failure recorded -> new attempt started   {restart:.2f} s (agent reaction)")
+    print("  the rest: the new workers' start (Python + torch import, process group) and replaying")
+    print("  half an epoch since the last checkpoint (checkpoints every epoch)")
+    print(f"  final accuracy: clean {clean['metrics']['test_accuracy']:.4f}, "
+          f"resumed {failed['metrics']['test_accuracy']:.4f}")  # fmt: skip
 
 
 if __name__ == "__main__":
