@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO, cli, cli_json
+from jobhelpers import REPO, cli, cli_json
 from suanli import Stage
 from suanli.core.errors import BadInput
 from suanli.flow import estimate

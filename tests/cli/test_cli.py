@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cli, cli_json, write_job
+from jobhelpers import REPO, cli, cli_json, write_job
 from suanli.store import Store
 
 

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import cli, cli_json, wait_for, write_job
+from jobhelpers import cli, cli_json, wait_for, write_job
 
 
 def submit(tmp_path: Path, text: str, name: str = "job.yaml") -> int:

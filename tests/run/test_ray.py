@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, cli_json, wait_for, write_job
+from jobhelpers import cli, cli_json, wait_for, write_job
 
 pytest.importorskip("ray")
 RAY = str(Path(sys.executable).parent / "ray")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, cli
+from jobhelpers import REPO, cli
 from suanli import Client
 from suanli.jobs import parse_spec
 from suanli.train import checkpoints as ckpt

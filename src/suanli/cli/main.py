@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from suanli.cli import catalog, cluster, estimate, jobs, plan, tune
+from suanli.cli import catalog, cluster, estimate, jobs, plan, simulate, tune
 from suanli.cli.state import set_db
 from suanli.core.errors import SuanliError
 
@@ -43,6 +43,7 @@ app.add_typer(cluster.agent_app, name="agent")
 app.add_typer(estimate.app, name="estimate")
 app.command("plan")(plan.plan)
 app.add_typer(catalog.app, name="catalog")
+app.command("simulate")(simulate.simulate)
 app.command("tune")(tune.tune)
 
 

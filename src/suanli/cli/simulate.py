@@ -124,7 +124,9 @@ def simulate(
     names = _policy_names(policy, compare)
     nodes = parse_cluster(cluster)
     table = load_throughputs(throughputs) if throughputs else None
-    loaded = load_trace(trace, fmt=trace_format, vc=vc, throughputs=table, seed=seed)
+    loaded = load_trace(
+        trace, fmt=trace_format, vc=vc, throughputs=table, seed=seed, gpus_total=sum(n.gpus for n in nodes)
+    )
     jobs = loaded.jobs[:limit] if limit else loaded.jobs
     _, bad_fit = job_requests(jobs, nodes, placement)
     bad = loaded.invalid + bad_fit

@@ -283,6 +283,7 @@ class Agent:
 def job_request(job: JobRecord) -> JobRequest:
     """A stored job as the scheduling policies see it: its service so far counts its ended attempts."""
     served = sum((a.ended_at - a.started_at) for a in job.attempts if a.ended_at is not None)
+    preempted = [a.ended_at for a in job.attempts if (a.reason or "").startswith("preempted")]
     return JobRequest(
         id=job.id,
         submit_time_s=job.submitted_at,
@@ -295,6 +296,7 @@ def job_request(job: JobRecord) -> JobRequest:
         team=(job.spec.get("labels") or {}).get("team"),
         priority=job.priority,
         attained_gpu_s=served * max(job.gpus * job.num_nodes, 1),
+        last_preempted_s=preempted[-1] if preempted else None,
     )
 
 

@@ -19,9 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suanli.core.errors import BadInput
 from suanli.core.specfile import bad_input_from, read_yaml, with_line
-from suanli.schedule.policies import get_policy
+from suanli.schedule.policies import DEFAULT_POLICY, get_policy
 from suanli.schedule.policy import Policy
 from suanli.store.paths import home
+
+# In the live system a preemption costs a real checkpoint and restart (the simulator's default is 0, as
+# in published simulators): the default policy does not preempt a job before it has run 10 x this.
+LIVE_DEFAULTS: dict[str, dict[str, Any]] = {"suanli": {"preemption_cost_s": 30.0}}
 
 
 class SchedulerConfig(BaseModel):
@@ -47,8 +51,9 @@ def load_scheduler_config() -> SchedulerConfig:
 
 def make_policy(config: SchedulerConfig | None = None) -> Policy:
     config = config or load_scheduler_config()
+    name = config.policy or DEFAULT_POLICY
     try:
-        return get_policy(config.policy, **config.options)
+        return get_policy(name, **{**LIVE_DEFAULTS.get(name, {}), **config.options})
     except TypeError as e:
         raise BadInput(
             "scheduler.options", config.options, f"do not fit policy {config.policy!r}: {e}"

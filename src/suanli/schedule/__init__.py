@@ -1,5 +1,6 @@
 """Scheduling: the policy interface, placement, the policies, and the trace simulator."""
 
+from suanli.schedule.placement import FreeSpace
 from suanli.schedule.policies import DEFAULT_POLICY, POLICIES, get_policy
 from suanli.schedule.policy import (
     ClusterState,
@@ -18,6 +19,7 @@ __all__ = [
     "POLICIES",
     "ClusterState",
     "Decisions",
+    "FreeSpace",
     "JobRequest",
     "NodeState",
     "Policy",

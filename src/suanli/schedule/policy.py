@@ -30,10 +30,33 @@ class JobRequest:
     priority: int = 0
     estimated_duration_s: float | None = None
     attained_gpu_s: float = 0.0
+    # Extensions (all optional): the fair-share group (defaults to `user`), the most nodes a split job
+    # may span (topology-aware placement), relative speed per GPU type (heterogeneity awareness;
+    # a missing type runs at 1.0), and when the job was last stopped by a preemption.
+    team: str | None = None
+    max_nodes: int | None = None
+    throughput: tuple[tuple[str, float], ...] = ()
+    last_preempted_s: float | None = None
 
     @property
     def total_gpus(self) -> int:
         return self.gpus * (self.num_nodes or 1) if self.num_nodes else self.gpus
+
+    @property
+    def group(self) -> str:
+        """Who this job counts against for fair share and quotas: the team when set, else the user."""
+        return self.team or self.user
+
+    def speed_on(self, gpu_type: str | None) -> float:
+        """Relative speed on `gpu_type` (1.0 when unknown): a job's duration is divided by it."""
+        for name, value in self.throughput:
+            if name == gpu_type:
+                return value
+        return 1.0
+
+    def attained_s(self) -> float:
+        """Wall-clock service so far: attained GPU-seconds over the GPUs the job uses."""
+        return self.attained_gpu_s / max(self.total_gpus, 1)
 
 
 @dataclass(slots=True)
@@ -70,15 +93,31 @@ class Slice:
 
 @dataclass(frozen=True, slots=True)
 class RunningJob:
+    """A job holding resources. `request.attained_gpu_s` is the service it had when it started."""
+
     request: JobRequest
     placement: tuple[Slice, ...]
     started_s: float
 
+    def attained_gpu_s(self, now_s: float) -> float:
+        """Attained GPU-seconds now (what least-attained-service policies rank by)."""
+        return self.request.attained_gpu_s + max(now_s - self.started_s, 0.0) * self.request.total_gpus
+
+    def attained_s(self, now_s: float) -> float:
+        return self.attained_gpu_s(now_s) / max(self.request.total_gpus, 1)
+
 
 @dataclass(slots=True)
 class ClusterState:
+    """Nodes and running jobs. `explain=False` lets the simulator skip building `waiting` reasons,
+    which nobody reads there and which cost time with long queues. `completed` holds (GPUs, run
+    seconds) of recently completed jobs, oldest first: the job-size distribution that
+    non-clairvoyant policies learn from (the live agent fills it from its history; may be empty)."""
+
     nodes: list[NodeState]
     running: list[RunningJob] = field(default_factory=list)
+    explain: bool = True
+    completed: Sequence[tuple[int, float]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +143,14 @@ class Decisions:
 
 @runtime_checkable
 class Policy(Protocol):
+    """A scheduling policy. Optional attributes the simulator reads: `preemptive` (may return
+    preemptions; default False), `clairvoyant` (reads true durations: reference only) and
+    `next_wake_s(pending, cluster, now_s)` (the next time the policy wants to be asked again even
+    without arrivals or completions, e.g. when a running job crosses a priority threshold), and
+    `idle_until_release` ("strict": after starting nothing, the policy starts nothing until GPUs are
+    freed or a higher-priority job arrives; "fit": the same, unless an arriving job fits in the free
+    GPUs), which lets the simulator skip decisions that cannot change anything."""
+
     name: str
 
     def decide(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> Decisions:

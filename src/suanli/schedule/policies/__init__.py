@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 from suanli.core.errors import BadInput, did_you_mean
+from suanli.schedule.policies.backfill import EasyBackfill
+from suanli.schedule.policies.drf import DominantResourceFair
 from suanli.schedule.policies.fifo import Fifo
+from suanli.schedule.policies.gavel import HeterogeneityAware
+from suanli.schedule.policies.priority import StrictPriority
+from suanli.schedule.policies.sjf import Sjf, SjfOracle
+from suanli.schedule.policies.srtf import Srtf, SrtfOracle
+from suanli.schedule.policies.suanli import Suanli
+from suanli.schedule.policies.tiresias import Tiresias
 from suanli.schedule.policy import Policy
 
-POLICIES: dict[str, type] = {Fifo.name: Fifo}
-DEFAULT_POLICY = "fifo"
+POLICIES: dict[str, type] = {
+    p.name: p
+    for p in (
+        Fifo,
+        EasyBackfill,
+        Sjf,
+        SjfOracle,
+        Srtf,
+        SrtfOracle,
+        Tiresias,
+        DominantResourceFair,
+        StrictPriority,
+        HeterogeneityAware,
+        Suanli,
+    )
+}
+DEFAULT_POLICY = "suanli"
 
 
 def get_policy(name: str | None = None, **options: object) -> Policy:

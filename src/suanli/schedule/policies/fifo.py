@@ -5,29 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from suanli.schedule.placement import FreeSpace
-from suanli.schedule.policy import ClusterState, Decisions, JobRequest, Start
+from suanli.schedule.policies._common import fifo_key, fit_first
+from suanli.schedule.policy import ClusterState, Decisions, JobRequest
 
 
 class Fifo:
     name = "fifo"
+    preemptive = False
+    clairvoyant = False
+    idle_until_release = "strict"  # simulator shortcut: see engine.simulate
 
     def __init__(self, consolidate: bool = True) -> None:
         self.consolidate = consolidate
 
     def decide(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> Decisions:
-        free = FreeSpace(cluster.nodes)
-        out = Decisions()
-        blocked_by = None
-        for job in sorted(pending, key=lambda j: (-j.priority, j.submit_time_s, str(j.id))):
-            if blocked_by is not None:
-                out.waiting[job.id] = f"behind job {blocked_by} (FIFO order)"
-                continue
-            placement = free.place(job, consolidate=self.consolidate)
-            if placement is None:
-                out.waiting[job.id] = free.largest_block(job)
-                blocked_by = job.id
-                continue
-            free.take(placement)
-            out.starts.append(Start(job.id, placement))
-        return out
+        return fit_first(
+            sorted(pending, key=fifo_key),
+            cluster,
+            consolidate=self.consolidate,
+            blocking=True,
+            why_later="FIFO order",
+        )

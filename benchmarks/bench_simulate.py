@@ -1,0 +1,216 @@
+"""Scheduling benchmarks: policy quality on the Philly traces and simulator/decision speed.
+
+    python benchmarks/bench_simulate.py                 # everything
+    python benchmarks/bench_simulate.py --only quality  # or: --only hetero, --only speed
+    SUANLI_SHARED_DATA=/path/to/shared/data python benchmarks/bench_simulate.py
+
+Quality: every Philly virtual cluster (VC) in Pollux's philly.csv that Helios's philly_vc.csv sizes,
+replayed on NODESx4 GPUs (the VC's node count, 4 GPUs per node: 16 nodes -> 64 GPUs as 16x4), with
+topology-aware (consolidated) placement and the given preemption cost. Prints each policy's average
+JCT relative to FIFO, then suanli's default against Tiresias 2D-LAS and the clairvoyant SRTF oracle,
+with Jain's fairness index.
+
+Speed: replay of a 100,000-job synthetic trace (seeded, Philly-like sizes, 90% load on 64x8 GPUs)
+per event-driven policy, and one live decision with 10,000 pending jobs on 1,000 nodes; medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from suanli.schedule import POLICIES, ClusterState, JobRequest, NodeState, RunningJob, Slice, get_policy
+from suanli.schedule.simulate import load_trace, parse_cluster, simulate, summarize, synthetic
+
+QUALITY_POLICIES = [
+    "fifo",
+    "backfill",
+    "sjf",
+    "srtf",
+    "drf",
+    "priority",
+    "gavel",
+    "tiresias",
+    "suanli",
+    "sjf-oracle",
+    "srtf-oracle",
+]
+SPEED_POLICIES = ["fifo", "backfill", "sjf", "drf", "gavel", "tiresias", "suanli"]
+
+
+def shared_data() -> Path:
+    env = os.environ.get("SUANLI_SHARED_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    if not (path / "traces").is_dir():
+        sys.exit("traces not found: set SUANLI_SHARED_DATA to the shared/data folder")
+    return path.resolve()
+
+
+def vc_sizes(traces: Path) -> dict[str, int]:
+    with open(traces / "helios" / "philly_vc.csv") as fh:
+        return {row["vc"]: int(row["node num"]) for row in csv.DictReader(fh)}
+
+
+def quality(preemption_cost: float, vcs: list[str] | None) -> None:
+    traces = shared_data() / "traces"
+    sizes = vc_sizes(traces)
+    philly = str(traces / "pollux" / "philly.csv")
+    rows = []
+    print(
+        f"## Quality: Philly VCs, consolidated placement, preemption cost {preemption_cost:g} s\n", flush=True
+    )
+    head = "| VC | cluster | jobs | " + " | ".join(QUALITY_POLICIES) + " |"
+    print("Average JCT relative to FIFO (lower is better; FIFO's own average JCT in hours):\n")
+    print(head)
+    print("|" + "---|" * (3 + len(QUALITY_POLICIES)))
+    for vc in vcs or sorted(sizes):
+        trace = load_trace(philly, vc=vc)
+        spec = f"{sizes[vc]}x4"
+        nodes = parse_cluster(spec)
+        summaries = {}
+        for name in QUALITY_POLICIES:
+            kw = {"consolidate": True}
+            if name == "suanli":
+                kw["preemption_cost_s"] = preemption_cost
+            summaries[name] = summarize(
+                simulate(
+                    trace.jobs,
+                    nodes,
+                    get_policy(name, **kw),
+                    preemption_cost_s=preemption_cost,
+                    skip_invalid=True,
+                )
+            )
+        fifo = summaries["fifo"].avg_jct_s
+        cells = [
+            f"{fifo / 3600:.2f} h" if n == "fifo" else f"{summaries[n].avg_jct_s / fifo:.3f}"
+            for n in QUALITY_POLICIES
+        ]
+        print(f"| {vc} | {spec} | {summaries['fifo'].jobs} | " + " | ".join(cells) + " |", flush=True)
+        rows.append((vc, summaries))
+    print(
+        "\nsuanli (default) against Tiresias 2D-LAS and the SRTF oracle; Jain's index over jobs' slowdowns:\n"
+    )
+    print(
+        "| VC | suanli / tiresias | suanli / srtf-oracle | Jain fifo | Jain tiresias | Jain suanli "
+        "| preemptions tiresias | preemptions suanli |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for vc, s in rows:
+        print(
+            f"| {vc} | {s['suanli'].avg_jct_s / s['tiresias'].avg_jct_s:.3f} | "
+            f"{s['suanli'].avg_jct_s / s['srtf-oracle'].avg_jct_s:.3f} | {s['fifo'].jain_fairness:.3f} | "
+            f"{s['tiresias'].jain_fairness:.3f} | {s['suanli'].jain_fairness:.3f} | "
+            f"{s['tiresias'].preemptions} | {s['suanli'].preemptions} |"
+        )
+    worst_t = max(s["suanli"].avg_jct_s / s["tiresias"].avg_jct_s for _, s in rows)
+    worst_o = max(s["suanli"].avg_jct_s / s["srtf-oracle"].avg_jct_s for _, s in rows)
+    fair = all(s["suanli"].jain_fairness >= s["fifo"].jain_fairness for _, s in rows)
+    print(
+        f"\nworst suanli/tiresias {worst_t:.3f}; worst suanli/srtf-oracle {worst_o:.3f}; "
+        f"Jain >= FIFO on all: {fair}\n"
+    )
+
+
+HETERO_CLUSTER = "9x4xV100,9x4xP100,9x4xK80"  # Gavel's simulated cluster: 36 + 36 + 36 GPUs
+HETERO_POLICIES = ["fifo", "gavel", "tiresias", "suanli", "srtf-oracle"]
+
+
+def hetero() -> None:
+    """Gavel's per-VC Philly traces on Gavel's heterogeneous cluster, with its measured throughputs."""
+    from suanli.schedule.simulate import load_throughputs
+
+    traces = shared_data() / "traces"
+    table = load_throughputs(traces / "gavel" / "simulation_throughputs.json")
+    nodes = parse_cluster(HETERO_CLUSTER)
+    print(f"## Heterogeneity: Gavel msr/seed_0 traces on {HETERO_CLUSTER}, preemption cost 0 s\n")
+    print("Average JCT relative to FIFO; Jain's index in brackets (VCs with at least 100 jobs):\n")
+    print("| VC | jobs | " + " | ".join(HETERO_POLICIES) + " |")
+    print("|" + "---|" * (2 + len(HETERO_POLICIES)))
+    for path in sorted((traces / "gavel" / "msr" / "seed_0").glob("*.trace")):
+        trace = load_trace(str(path), throughputs=table)
+        if len(trace.jobs) < 100:
+            continue
+        s = {
+            n: summarize(simulate(trace.jobs, nodes, get_policy(n), skip_invalid=True))
+            for n in HETERO_POLICIES
+        }
+        fifo = s["fifo"].avg_jct_s
+        cells = [
+            f"{fifo / 3600:.1f} h ({s[n].jain_fairness:.2f})"
+            if n == "fifo"
+            else f"{s[n].avg_jct_s / fifo:.3f} ({s[n].jain_fairness:.2f})"
+            for n in HETERO_POLICIES
+        ]
+        print(f"| {path.stem} | {s['fifo'].jobs} | " + " | ".join(cells) + " |", flush=True)
+    print()
+
+
+def speed(repeat: int, jobs: int) -> None:
+    nodes = parse_cluster("64x8")
+    trace = synthetic(jobs, seed=0, gpus_total=512, load=0.9)
+    print(f"## Speed: replay of {jobs:,} synthetic jobs on 64x8 (512 GPUs, 90% load), median of {repeat}\n")
+    print("| policy | replay s (median) | runs | decisions | avg JCT h |")
+    print("|---|---|---|---|---|")
+    for name in SPEED_POLICIES:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = simulate(trace.jobs, nodes, get_policy(name))
+            times.append(time.perf_counter() - t0)
+        s = summarize(result)
+        runs = ", ".join(f"{t:.1f}" for t in times)
+        print(
+            f"| {name} | {statistics.median(times):.1f} | {runs} | {result.decisions:,} "
+            f"| {s.avg_jct_s / 3600:.2f} |",
+            flush=True,
+        )
+    print("\n## Speed: one live decision, 10,000 pending jobs on 1,000 nodes (8 GPUs each, 90% busy)\n")
+    ns = [NodeState(f"n{i:04d}", 8, 64, 512 * 1024**3, free_gpus=0 if i % 10 else 4) for i in range(1000)]
+    running = [
+        RunningJob(
+            JobRequest(f"r{i}", 0, gpus=8 if i % 10 else 4),
+            (Slice(f"n{i:04d}", 8 if i % 10 else 4, 0, 0),),
+            0.0,
+        )
+        for i in range(1000)
+    ]
+    pending = [JobRequest(f"p{i}", float(i), gpus=1 + i % 8, user=f"u{i % 20}") for i in range(10_000)]
+    print("| policy | ms (median) | ms (min) | starts | with waiting reasons |")
+    print("|---|---|---|---|---|")
+    for name in sorted(POLICIES):
+        times = []
+        for _ in range(max(repeat, 5)):
+            policy = get_policy(name)
+            t0 = time.perf_counter()
+            out = policy.decide(pending, ClusterState(ns, running), 10_000.0)
+            times.append(1000 * (time.perf_counter() - t0))
+        print(
+            f"| {name} | {statistics.median(times):.1f} | {min(times):.1f} | {len(out.starts)} | yes |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=["quality", "hetero", "speed"])
+    ap.add_argument("--preemption-cost", type=float, default=0.0)
+    ap.add_argument("--vc", action="append", help="only these VCs (repeatable)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=100_000)
+    args = ap.parse_args()
+    if args.only in (None, "quality"):
+        quality(args.preemption_cost, args.vc)
+    if args.only in (None, "hetero"):
+        hetero()
+    if args.only in (None, "speed"):
+        speed(args.repeat, args.jobs)
+
+
+if __name__ == "__main__":
+    main()

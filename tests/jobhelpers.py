@@ -1,0 +1,49 @@
+"""Helpers for tests that drive suanli as a user would (importable as `jobhelpers`: pytest puts tests/ on
+the path). Fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120, check: bool = False):
+    """Run `python -m suanli ARGS` as a user would; returns the CompletedProcess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "suanli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"suanli {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def cli_json(*args: str, **kwargs) -> dict:
+    proc = cli(*args, "--json", check=True, **kwargs)
+    return json.loads(proc.stdout)
+
+
+def write_job(directory: Path, text: str, name: str = "job.yaml") -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -1,0 +1,155 @@
+"""`suanli simulate` as a user runs it: mounted on a throwaway Typer app that maps suanli errors the
+way the main CLI does (message on stderr, exit code from the error)."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from suanli.cli.simulate import simulate
+from suanli.core.errors import SuanliError
+
+JSON_FIELDS = {
+    "policy",
+    "jobs",
+    "avg_jct_s",
+    "median_jct_s",
+    "p95_jct_s",
+    "p99_jct_s",
+    "avg_queue_s",
+    "makespan_s",
+    "utilization",
+    "jain_fairness",
+    "preemptions",
+}
+
+TRACE = "job_id,submit_time_s,num_gpus,duration_s,user\nA,0,2,10,ann\nB,1,4,5,bob\nC,2,1,3,ann\n"
+
+
+def _catching(fn):
+    """What the main CLI does with library errors: one line on stderr, the error's exit code."""
+
+    @functools.wraps(fn)
+    def inner(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SuanliError as err:
+            typer.echo(str(err), err=True)
+            raise typer.Exit(err.exit_code) from None
+
+    return inner
+
+
+def invoke(*args: str):
+    app = typer.Typer()
+    app.command("simulate")(_catching(simulate))
+
+    @app.command("other")
+    def other() -> None:  # a second command keeps "simulate" a named subcommand
+        pass
+
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture
+def trace_file(tmp_path):
+    p = tmp_path / "trace.csv"
+    p.write_text(TRACE)
+    return str(p)
+
+
+def test_json_is_one_document_with_the_documented_fields(trace_file):
+    r = invoke(
+        "simulate", "--trace", trace_file, "--cluster", "1x4", "--compare", "fifo,backfill,suanli", "--json"
+    )
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [p["policy"] for p in doc["policies"]] == ["fifo", "backfill", "suanli"]
+    for p in doc["policies"]:
+        assert set(p) >= JSON_FIELDS
+        assert p["jobs"] == 3
+    fifo = doc["policies"][0]
+    assert fifo["avg_jct_s"] == pytest.approx((10 + 14 + 16) / 3)  # A 0-10, B 10-15, C 15-18
+    assert fifo["makespan_s"] == 18
+
+
+def test_default_policy_and_table(trace_file):
+    r = invoke("simulate", "--trace", trace_file, "--cluster", "1x4")
+    assert r.exit_code == 0, r.stderr
+    assert "suanli" in r.stdout and "avg JCT" in r.stdout
+
+
+def test_unknown_policy_lists_the_known_ones(trace_file):
+    r = invoke("simulate", "--trace", trace_file, "--cluster", "1x4", "--policy", "fifx")
+    assert r.exit_code == 2
+    assert "policy=fifx" in r.stderr and "tiresias" in r.stderr and "did you mean: fifo" in r.stderr
+    assert r.stdout == ""
+
+
+def test_bad_cluster_spec(trace_file):
+    r = invoke("simulate", "--trace", trace_file, "--cluster", "sixteen")
+    assert r.exit_code == 2 and r.stderr.startswith("cluster=sixteen")
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_jobs_stop_the_run_unless_skipped(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("job_id,submit_time_s,num_gpus,duration_s\nok,0,1,10\nneg,1,1,-5\nhuge,2,16,10\n")
+    r = invoke("simulate", "--trace", str(p), "--cluster", "2x4")
+    assert r.exit_code == 2
+    assert "line 3: job neg has a negative duration" in r.stderr
+    assert "line 4: job huge asks for 16 GPUs" in r.stderr
+    r = invoke("simulate", "--trace", str(p), "--cluster", "2x4", "--skip-invalid", "--json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    assert doc["policies"][0]["jobs"] == 1 and len(doc["skipped"]) == 2
+    assert "skipped 2 invalid job(s)" in r.stderr
+
+
+def test_missing_columns(tmp_path):
+    p = tmp_path / "cols.csv"
+    p.write_text("job_id,submit_time_s,duration_s\nj,0,1\n")
+    r = invoke("simulate", "--trace", str(p), "--cluster", "2x4")
+    assert r.exit_code == 2 and "missing column(s) num_gpus" in r.stderr
+
+
+def test_plots_are_written(trace_file, tmp_path):
+    out = tmp_path / "plots"
+    r = invoke(
+        "simulate", "--trace", trace_file, "--cluster", "1x4", "--compare", "fifo,sjf", "--plot", str(out)
+    )
+    assert r.exit_code == 0, r.stderr
+    assert (out / "jct_cdf.png").stat().st_size > 0 and (out / "utilization.png").stat().st_size > 0
+
+
+def test_synthetic_trace_is_seeded():
+    a = invoke("simulate", "--trace", "synthetic:200", "--cluster", "4x4", "--seed", "1", "--json")
+    b = invoke("simulate", "--trace", "synthetic:200", "--cluster", "4x4", "--seed", "1", "--json")
+    c = invoke("simulate", "--trace", "synthetic:200", "--cluster", "4x4", "--seed", "2", "--json")
+    assert json.loads(a.stdout)["policies"] == json.loads(b.stdout)["policies"]
+    assert json.loads(a.stdout)["policies"] != json.loads(c.stdout)["policies"]
+
+
+def test_preemption_cost_and_placement_flags(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("job_id,submit_time_s,num_gpus,duration_s\nA,0,1,10\nB,2,1,3\n")
+    r = invoke(
+        "simulate",
+        "--trace",
+        str(p),
+        "--cluster",
+        "1x1",
+        "--policy",
+        "srtf-oracle",
+        "--preemption-cost",
+        "1.5",
+        "--json",
+    )
+    doc = json.loads(r.stdout)["policies"][0]
+    assert doc["preemptions"] == 1 and doc["makespan_s"] == 14.5
+    r = invoke("simulate", "--trace", str(p), "--cluster", "1x1", "--placement", "spread")
+    assert r.exit_code == 2 and "placement=spread" in r.stderr

@@ -1,0 +1,163 @@
+"""Hand-computed schedules for the preemptive, size-based, fair-share and heterogeneity-aware
+policies: the exact start and finish times a user would see."""
+
+from __future__ import annotations
+
+from sched_helpers import job
+
+from suanli.schedule.policies.drf import DominantResourceFair
+from suanli.schedule.policies.tiresias import Tiresias
+
+
+def test_sjf_oracle_runs_the_shortest_waiting_job_next(run):
+    jobs = [job("A", 0, 1, 10), job("B", 1, 1, 5), job("C", 2, 1, 2)]
+    times, result = run("sjf-oracle", jobs, cluster="1x1")
+    assert times == {"A": (0, 10), "C": (10, 12), "B": (12, 17)}
+    assert result.preemptions == 0
+
+
+def test_sjf_uses_user_estimates_not_true_lengths(run):
+    # The user claims B is shorter than C; sjf believes the estimate, sjf-oracle knows better.
+    jobs = [job("A", 0, 1, 10), job("B", 1, 1, 5, estimate_s=1), job("C", 2, 1, 2, estimate_s=4)]
+    times, _ = run("sjf", jobs, cluster="1x1")
+    assert times == {"A": (0, 10), "B": (10, 15), "C": (15, 17)}
+
+
+def test_srtf_oracle_preempts_for_a_shorter_job(run):
+    jobs = [job("A", 0, 1, 10), job("B", 2, 1, 3)]
+    times, result = run("srtf-oracle", jobs, cluster="1x1")
+    assert times == {"A": (0, 13), "B": (2, 5)}
+    assert result.preemptions == 1
+
+
+def test_preemption_cost_delays_the_resumed_job(run):
+    jobs = [job("A", 0, 1, 10), job("B", 2, 1, 3)]
+    times, _ = run("srtf-oracle", jobs, cluster="1x1", preemption_cost_s=1.5)
+    assert times == {"A": (0, 14.5), "B": (2, 5)}
+
+
+def test_tiresias_demotes_long_jobs_and_serves_new_ones_first(run):
+    # Queue limit 3600 GPU-s: A crosses it at 3600 s; B arrives at 4000 in the top queue and preempts A.
+    jobs = [job("A", 0, 1, 5000), job("B", 4000, 1, 100)]
+    times, result = run("tiresias", jobs, cluster="1x1")
+    assert times == {"A": (0, 5100), "B": (4000, 4100)}
+    assert result.preemptions == 1
+
+
+def test_tiresias_attained_service_is_gpus_times_time(run):
+    # A uses 4 GPUs: it crosses 3600 GPU-s after 900 s, so a 1-GPU job arriving at 1000 preempts it.
+    jobs = [job("A", 0, 4, 2000), job("B", 1000, 1, 100)]
+    times, _ = run("tiresias", jobs, cluster="1x4")
+    assert times == {"A": (0, 2100), "B": (1000, 1100)}
+
+
+def test_tiresias_promotes_a_starving_job(run):
+    # Limit 10 GPU-s, knob 1. A is preempted at 20 (executed 20 s); after waiting 20 s it is promoted
+    # back to the top queue at 40, preempts B, and finishes its last 5 s at 45. B resumes and ends at 125.
+    policy = Tiresias(queue_limits_gpu_s=(10,), promote_knob=1)
+    jobs = [job("A", 0, 1, 25), job("B", 20, 1, 100)]
+    times, result = run(policy, jobs, cluster="1x1")
+    assert times == {"A": (0, 45), "B": (20, 125)}
+    assert result.preemptions == 2
+
+
+def test_suanli_orders_a_queue_by_estimated_remaining_time(run):
+    # All three stay in the top queue; when A ends, C (estimated 10 s) goes before B (estimated 50 s).
+    # Tiresias serves the same queue first-come first-served.
+    jobs = [job("A", 0, 1, 100), job("B", 1, 1, 50, estimate_s=50), job("C", 2, 1, 10, estimate_s=10)]
+    times, _ = run("suanli", jobs, cluster="1x1")
+    assert times == {"A": (0, 100), "C": (100, 110), "B": (110, 160)}
+    times, _ = run("tiresias", jobs, cluster="1x1")
+    assert times == {"A": (0, 100), "B": (100, 150), "C": (150, 160)}
+
+
+def test_suanli_does_not_preempt_a_job_that_just_restarted_when_restarts_cost(run):
+    # Restore cost 60 s, so a running job is protected for 600 s after it starts. A (long) is preempted
+    # by C at 3700 and restarts at 3800 (restoring until 3860). B arrives at 3900: Tiresias would
+    # preempt A at once; suanli waits until A has run 600 s (4400). A made 540 s of progress then,
+    # so after B it restarts at 4500, restores 60 s and needs 760 s more: it ends at 5320.
+    from suanli.schedule.policies.suanli import Suanli
+
+    jobs = [job("A", 0, 1, 5000), job("C", 3700, 1, 100), job("B", 3900, 1, 100)]
+    times, result = run(Suanli(preemption_cost_s=60), jobs, cluster="1x1", preemption_cost_s=60)
+    assert times == {"A": (0, 5320), "C": (3700, 3800), "B": (4400, 4500)}
+    assert result.preemptions == 2
+    times, _ = run("tiresias", jobs, cluster="1x1", preemption_cost_s=60)
+    assert times["B"] == (3900, 4000)
+
+
+def test_drf_alternates_between_users(run):
+    jobs = [job(f"a{i}", 0, 1, 10, user="a") for i in range(1, 5)] + [
+        job(f"b{i}", 0, 1, 10, user="b") for i in (1, 2)
+    ]
+    times, _ = run("drf", jobs, cluster="1x4")
+    assert {k for k, (s, _) in times.items() if s == 0} == {"a1", "a2", "b1", "b2"}
+    times, _ = run("fifo", jobs, cluster="1x4")
+    assert {k for k, (s, _) in times.items() if s == 0} == {"a1", "a2", "a3", "a4"}
+
+
+def test_drf_quota_is_guaranteed_and_borrowers_are_reclaimed(run):
+    # Quotas a=2, b=2 on 4 GPUs. a borrows all 4; when b arrives at 10 it reclaims 2, preempting a's
+    # newest jobs (a4, then a3), which resume at 20 when b's jobs end.
+    policy = DominantResourceFair(quotas={"a": 2, "b": 2})
+    jobs = [job(f"a{i}", 0, 1, 100, user="a") for i in range(1, 5)] + [
+        job(f"b{i}", 10, 1, 10, user="b") for i in (1, 2)
+    ]
+    times, result = run(policy, jobs, cluster="1x4")
+    assert times == {
+        "a1": (0, 100),
+        "a2": (0, 100),
+        "a3": (0, 110),
+        "a4": (0, 110),
+        "b1": (10, 20),
+        "b2": (10, 20),
+    }
+    assert result.preemptions == 2
+
+
+def test_priority_preempts_lower_priority_work(run):
+    jobs = [job("L", 0, 2, 100), job("H", 10, 1, 10, priority=5)]
+    times, result = run("priority", jobs, cluster="1x2")
+    assert times == {"L": (0, 110), "H": (10, 20)}
+    assert result.preemptions == 1
+
+
+def test_priority_does_not_preempt_equal_priority(run):
+    jobs = [job("L", 0, 2, 100), job("H", 10, 1, 10)]
+    times, result = run("priority", jobs, cluster="1x2")
+    assert times == {"L": (0, 100), "H": (100, 110)}
+    assert result.preemptions == 0
+
+
+def test_gavel_waits_for_a_fast_gpu_instead_of_a_much_slower_one(run):
+    speed = (("K80", 0.2), ("V100", 1.0))
+    jobs = [job("J1", 0, 1, 100, throughput=speed), job("J2", 1, 1, 100, throughput=speed)]
+    times, _ = run("gavel", jobs, cluster="1x1xV100,1x1xK80")
+    assert times == {"J1": (0, 100), "J2": (100, 200)}
+    # FIFO ignores speeds: best fit by name puts J1 on the K80, where it runs 5x slower.
+    times, _ = run("fifo", jobs, cluster="1x1xV100,1x1xK80")
+    assert times == {"J1": (0, 500), "J2": (1, 101)}
+
+
+def test_consolidated_placement_waits_for_one_node_count_placement_does_not(run):
+    # Two nodes of 4 GPUs, each with 3 busy: a 2-GPU job fits on one node only after 100 s, but
+    # counting GPUs across the cluster (as published simulators do) it starts at once.
+    jobs = [job("A", 0, 3, 100), job("B", 0, 3, 100), job("C", 1, 2, 10)]
+    times, _ = run("fifo", jobs, cluster="2x4")
+    assert times["C"] == (100, 110)
+    times, _ = run(get_count_fifo(), jobs, cluster="2x4", placement="count")
+    assert times["C"] == (1, 11)
+
+
+def get_count_fifo():
+    from suanli.schedule import get_policy
+
+    return get_policy("fifo", consolidate=False)
+
+
+def test_suanli_prefers_the_fastest_gpu_type(run):
+    # The default is heterogeneity-aware too: same schedule as gavel on a V100 + K80 cluster.
+    speed = (("K80", 0.2), ("V100", 1.0))
+    jobs = [job("J1", 0, 1, 100, throughput=speed), job("J2", 1, 1, 100, throughput=speed)]
+    times, _ = run("suanli", jobs, cluster="1x1xV100,1x1xK80")
+    assert times == {"J1": (0, 100), "J2": (100, 200)}
