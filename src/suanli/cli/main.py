@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from suanli.cli import catalog, cluster, estimate, jobs, plan, simulate, tune
+from suanli.cli import catalog, cluster, compress, estimate, jobs, plan, simulate, tune
 from suanli.cli.state import set_db
 from suanli.core.errors import SuanliError
 
@@ -44,6 +44,7 @@ app.add_typer(estimate.app, name="estimate")
 app.command("plan")(plan.plan)
 app.add_typer(catalog.app, name="catalog")
 app.command("simulate")(simulate.simulate)
+app.command("compress")(compress.compress)
 app.command("tune")(tune.tune)
 
 
