@@ -58,6 +58,28 @@ def test_onnx_int8_holds_budget_on_heldout(digits, tmp_path: Path):
     runner = load(str(out))
     assert _accuracy(runner, digits["x_test"], digits["y_test"]) >= 0.85
     assert not list(tmp_path.glob(".out.tmp-*"))
+    _estimate_shows_both(out, report)
+
+
+def _estimate_shows_both(out: Path, report: dict) -> None:
+    """`suanli estimate infer --compressed OUT`: original and compressed cost, side by side."""
+    cmd = [sys.executable, "-m", "suanli", "estimate", "infer", "--compressed"]
+    proc = subprocess.run(
+        [*cmd, str(out), "--price", "0.5", "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    doc = json.loads(proc.stdout)
+    chosen = report["chosen_candidate"]
+    assert doc["compressed"]["size_bytes"] == chosen["size_bytes"]
+    assert doc["original"]["name"] == "original (torch fp32)"
+    assert doc["size_ratio"] == pytest.approx(chosen["size_ratio"])
+    per_million = 0.5 / (chosen["throughput_b32_per_s"] * 3600) * 1e6
+    assert doc["compressed"]["cost_per_million_inferences_usd"] == pytest.approx(per_million)
+    bad = subprocess.run(
+        [*cmd, str(out.parent / "nope")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--compressed=" in bad.stderr and "output directory" in bad.stderr
 
 
 def test_torch_runtime_prune_then_torchao(digits, tmp_path: Path):

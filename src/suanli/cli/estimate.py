@@ -168,9 +168,19 @@ def infer(
     precision: str = typer.Option("bf16", "--precision", help="Weights: bf16, fp16, fp8, int8, int4, fp32."),
     kv_precision: str | None = typer.Option(None, "--kv-precision", help="KV cache: bf16 (default) or fp8."),
     price: float | None = typer.Option(None, "--price", help="USD per device-hour, for cost per 1M tokens."),
+    compressed: str | None = typer.Option(
+        None,
+        "--compressed",
+        help="An output directory of `suanli compress`: original vs compressed, measured.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Estimate serving: weights + KV-cache memory, largest batch, time to first token, decode speed, cost."""
+    """Estimate serving: weights + KV-cache memory, largest batch, time to first token, decode speed, cost.
+
+    With --compressed DIR: the inference cost of the original and the compressed model side by side."""
+    if compressed is not None:
+        _compressed(compressed, price, as_json)
+        return
     from suanli.estimate.infer import estimate_infer
 
     est = estimate_infer(
@@ -194,6 +204,42 @@ def infer(
         typer.echo(json.dumps(doc, default=_jsonable))
         return
     _print_infer(doc)
+
+
+def _compressed(out_dir: str, price: float | None, as_json: bool) -> None:
+    from suanli.compress.cost import inference_cost
+
+    doc = inference_cost(out_dir, price)
+    if as_json:
+        typer.echo(json.dumps(doc, default=_jsonable))
+        return
+    a, b = doc["original"], doc["compressed"]
+
+    def cost(side: dict) -> str:
+        value = side["cost_per_million_inferences_usd"]
+        return "pass --price" if value is None else f"{value:.4g} USD"
+
+    rows = [
+        ("model", f"{doc['model']} ({doc['task']})"),
+        ("candidate", f"{a['name']}  ->  {b['name']}"),
+        (
+            "size",
+            f"{a['size_bytes'] / 1e6:.2f} MB -> {b['size_bytes'] / 1e6:.2f} MB ({doc['size_ratio']:.1f}x)",
+        ),
+        (
+            "latency, batch 1 (p50)",
+            f"{a['latency_b1_p50_ms']:.2f} ms -> {b['latency_b1_p50_ms']:.2f} ms "
+            f"({doc['latency_b1_speedup']:.2f}x)",
+        ),
+        (
+            "throughput, batch 32",
+            f"{a['throughput_b32_per_s']:.0f}/s -> {b['throughput_b32_per_s']:.0f}/s "
+            f"({doc['throughput_b32_speedup']:.2f}x)",
+        ),
+        ("quality (held-out)", f"{a['quality_heldout']:.4f} -> {b['quality_heldout']:.4f}"),
+        ("cost per 1M inferences", f"{cost(a)} -> {cost(b)}"),
+    ]
+    _table("suanli estimate infer --compressed", rows, doc["assumptions"])
 
 
 # ---- printing --------------------------------------------------------------------------------------
