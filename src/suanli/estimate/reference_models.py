@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from suanli.core.errors import BadInput
 from suanli.estimate.model import Architecture, from_hf_config
 
 
@@ -86,7 +87,8 @@ def build(arch: Architecture) -> Any:
             return self.out(self.norm(x))
 
     if arch.is_moe or arch.is_mla:
-        raise NotImplementedError("reference models cover dense GQA/MHA transformers only")
+        kind = "MoE" if arch.is_moe else "MLA"
+        raise BadInput("model", kind, "reference models cover dense GQA/MHA transformers only")
     return Model()
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from suanli.compress.methods import NotApplicable
+
 
 def make_student(teacher: Any, spec: str, io: str) -> Any:
     """`layers=N` keeps N evenly spaced encoder layers, `width=F` keeps a fraction F of the units,
@@ -24,14 +26,14 @@ def make_student(teacher: Any, spec: str, io: str) -> Any:
     key, eq, val = spec.partition("=")
     if eq and key == "layers":
         if not hasattr(teacher, "encoder") or not hasattr(teacher.encoder, "layer"):
-            raise NotImplementedError("distill:layers=N needs a transformer encoder (model.encoder.layer)")
+            raise NotApplicable("distill:layers=N needs a transformer encoder (model.encoder.layer)")
         import torch
 
         student = copy.deepcopy(teacher)
         total = len(student.encoder.layer)
         n = int(float(val))
         if n >= total:
-            raise NotImplementedError(f"the teacher has {total} layers; the student needs fewer")
+            raise NotApplicable(f"the teacher has {total} layers; the student needs fewer")
         keep = sorted({round(i) for i in np.linspace(0, total - 1, n)})
         student.encoder.layer = torch.nn.ModuleList([student.encoder.layer[i] for i in keep])
         student.config.num_hidden_layers = len(keep)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from suanli.compress.methods import NotApplicable
+
 QUANT_OPS = ("MatMul", "Gemm", "Conv")
 
 
@@ -80,7 +82,7 @@ def int4_weight(src: Path, dst: Path, *, exclude: Sequence[str] = (), block_size
     )
     quant.process()
     if not any(n.op_type == "MatMulNBits" for n in quant.model.model.graph.node):
-        raise NotImplementedError("no MatMul with constant weights to quantise to int4 (Conv/Gemm stay fp32)")
+        raise NotApplicable("no MatMul with constant weights to quantise to int4 (Conv/Gemm stay fp32)")
     quant.model.save_model_to_file(str(dst), use_external_data_format=False)
     return dst
 

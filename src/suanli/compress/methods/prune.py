@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from suanli.compress.methods import NotApplicable
+
 PASS_MODULES = (
     "ReLU",
     "ReLU6",
@@ -38,7 +40,7 @@ PASS_FUNCS = (
 
 
 def prune(module: Any, ratio: float, io: str) -> tuple[Any, dict]:
-    """A copy of `module` with `ratio` of its prunable units removed; raises NotImplementedError when none."""
+    """A copy of `module` with `ratio` of its prunable units removed; raises NotApplicable when none."""
     model = copy.deepcopy(module)
     if io == "text" or (hasattr(model, "encoder") and hasattr(getattr(model, "encoder", None), "layer")):
         return model, _prune_ffn(model, ratio)
@@ -94,7 +96,7 @@ def _prune_chains(model: Any, ratio: float) -> dict:
     try:
         graph = fx.symbolic_trace(model).graph
     except Exception as e:
-        raise NotImplementedError(f"the model cannot be traced for structured pruning ({e})") from None
+        raise NotApplicable(f"the model cannot be traced for structured pruning ({e})") from None
     modules = dict(model.named_modules())
     pairs = []
     for node in graph.nodes:
@@ -136,7 +138,7 @@ def _prune_chains(model: Any, ratio: float) -> dict:
             continue
         pairs.append((producer, consumer, norms, flatten))
     if not pairs:
-        raise NotImplementedError("no Conv/Linear chain to prune structurally")
+        raise NotApplicable("no Conv/Linear chain to prune structurally")
     removed = 0
     for producer, consumer, norms, flatten in pairs:
         out_ch = producer.weight.shape[0]

@@ -6,6 +6,8 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from suanli.compress.methods import NotApplicable
+
 TORCHAO = {"int8-dynamic": "Int8DynamicActivationInt8WeightConfig", "int8-weight": "Int8WeightOnlyConfig"}
 
 
@@ -19,7 +21,7 @@ def quantize(module: Any, method: str, *, skip: Sequence[str] = ()) -> Any:
     import torchao.quantization as tq
 
     if method not in TORCHAO:
-        raise NotImplementedError(f"{method} has no torchao CPU kernel in this install")
+        raise NotApplicable(f"{method} has no torchao CPU kernel in this install")
     config = getattr(tq, TORCHAO[method])()
     q = copy.deepcopy(module)
     skipped = set(skip)
