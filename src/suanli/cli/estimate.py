@@ -4,58 +4,31 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 import typer
+
+from suanli.cli import workload as W
 
 app = typer.Typer(
     help="How much compute a workload needs and how long it takes (FLOPs, memory, layout, time, energy).",
     no_args_is_help=True,
 )
 
-_MODEL_HELP = "Model size, e.g. 7B or 7e9 (architecture filled in by scaling convention)."
-
-
-def _arch_flags(
-    layers: int | None,
-    hidden: int | None,
-    heads: int | None,
-    kv_heads: int | None,
-    ffn_hidden: int | None,
-    vocab: int | None,
-    experts: int | None,
-    experts_per_token: int | None,
-    active_params: str | None,
-) -> dict[str, Any]:
-    return {
-        "layers": layers,
-        "hidden": hidden,
-        "heads": heads,
-        "kv_heads": kv_heads,
-        "ffn_hidden": ffn_hidden,
-        "vocab": vocab,
-        "experts": experts,
-        "experts_per_token": experts_per_token,
-        "active_params": active_params,
-    }
-
 
 @app.command()
 def train(
-    params: str | None = typer.Option(None, "--params", help=_MODEL_HELP),
-    layers: int | None = typer.Option(None, "--layers"),
-    hidden: int | None = typer.Option(None, "--hidden"),
-    heads: int | None = typer.Option(None, "--heads"),
-    kv_heads: int | None = typer.Option(None, "--kv-heads"),
-    ffn_hidden: int | None = typer.Option(None, "--ffn-hidden"),
-    vocab: int | None = typer.Option(None, "--vocab"),
-    seq_len: int | None = typer.Option(None, "--seq-len"),
-    experts: int | None = typer.Option(None, "--experts"),
-    experts_per_token: int | None = typer.Option(None, "--experts-per-token"),
-    active_params: str | None = typer.Option(None, "--active-params"),
-    model: str | None = typer.Option(
-        None, "--model", help="A Hugging Face config.json (read, never downloaded)."
-    ),
+    params: W.Params = None,
+    layers: W.Layers = None,
+    hidden: W.Hidden = None,
+    heads: W.Heads = None,
+    kv_heads: W.KvHeads = None,
+    ffn_hidden: W.FfnHidden = None,
+    vocab: W.Vocab = None,
+    seq_len: W.SeqLen = None,
+    experts: W.Experts = None,
+    experts_per_token: W.ExpertsPerToken = None,
+    active_params: W.ActiveParams = None,
+    model: W.Model = None,
     python: str | None = typer.Option(None, "--python", help="MODULE:FACTORY returning a torch nn.Module."),
     input_shape: str | None = typer.Option(None, "--input-shape", help="Probe input, e.g. 8,2048."),
     input_dtype: str = typer.Option("auto", "--input-dtype", help="auto, long (token ids) or float."),
@@ -134,7 +107,7 @@ def train(
             sequence_parallel=sequence_parallel,
             network_gbps=network_gbps,
             **energy,
-            **_arch_flags(
+            **W.arch_flags(
                 layers, hidden, heads, kv_heads, ffn_hidden, vocab, experts, experts_per_token, active_params
             ),
         )
@@ -147,19 +120,17 @@ def train(
 
 @app.command()
 def infer(
-    params: str | None = typer.Option(None, "--params", help=_MODEL_HELP),
-    layers: int | None = typer.Option(None, "--layers"),
-    hidden: int | None = typer.Option(None, "--hidden"),
-    heads: int | None = typer.Option(None, "--heads"),
-    kv_heads: int | None = typer.Option(None, "--kv-heads"),
-    ffn_hidden: int | None = typer.Option(None, "--ffn-hidden"),
-    vocab: int | None = typer.Option(None, "--vocab"),
-    experts: int | None = typer.Option(None, "--experts"),
-    experts_per_token: int | None = typer.Option(None, "--experts-per-token"),
-    active_params: str | None = typer.Option(None, "--active-params"),
-    model: str | None = typer.Option(
-        None, "--model", help="A Hugging Face config.json (read, never downloaded)."
-    ),
+    params: W.Params = None,
+    layers: W.Layers = None,
+    hidden: W.Hidden = None,
+    heads: W.Heads = None,
+    kv_heads: W.KvHeads = None,
+    ffn_hidden: W.FfnHidden = None,
+    vocab: W.Vocab = None,
+    experts: W.Experts = None,
+    experts_per_token: W.ExpertsPerToken = None,
+    active_params: W.ActiveParams = None,
+    model: W.Model = None,
     accelerator: str = typer.Option("H100", "--accelerator"),
     count: int = typer.Option(1, "--count", help="Devices, tensor parallel."),
     batch: int = typer.Option(1, "--batch", help="Concurrent sequences."),
@@ -195,7 +166,7 @@ def infer(
         kv_precision=kv_precision,
         price_per_device_hour=price,
         seq_len=prompt_tokens + output_tokens,
-        **_arch_flags(
+        **W.arch_flags(
             layers, hidden, heads, kv_heads, ffn_hidden, vocab, experts, experts_per_token, active_params
         ),
     )

@@ -10,25 +10,23 @@ from typing import Any
 
 import typer
 
-from suanli.cli.estimate import _MODEL_HELP, _arch_flags
+from suanli.cli import workload as W
 
 
 def plan(
     job: Path | None = typer.Argument(None, help="A job.yaml with a `workload:` block (flags override it)."),
-    params: str | None = typer.Option(None, "--params", help=_MODEL_HELP),
-    layers: int | None = typer.Option(None, "--layers"),
-    hidden: int | None = typer.Option(None, "--hidden"),
-    heads: int | None = typer.Option(None, "--heads"),
-    kv_heads: int | None = typer.Option(None, "--kv-heads"),
-    ffn_hidden: int | None = typer.Option(None, "--ffn-hidden"),
-    vocab: int | None = typer.Option(None, "--vocab"),
-    seq_len: int | None = typer.Option(None, "--seq-len"),
-    experts: int | None = typer.Option(None, "--experts"),
-    experts_per_token: int | None = typer.Option(None, "--experts-per-token"),
-    active_params: str | None = typer.Option(None, "--active-params"),
-    model: str | None = typer.Option(
-        None, "--model", help="A Hugging Face config.json (read, never downloaded)."
-    ),
+    params: W.Params = None,
+    layers: W.Layers = None,
+    hidden: W.Hidden = None,
+    heads: W.Heads = None,
+    kv_heads: W.KvHeads = None,
+    ffn_hidden: W.FfnHidden = None,
+    vocab: W.Vocab = None,
+    seq_len: W.SeqLen = None,
+    experts: W.Experts = None,
+    experts_per_token: W.ExpertsPerToken = None,
+    active_params: W.ActiveParams = None,
+    model: W.Model = None,
     tokens: str | None = typer.Option(None, "--tokens", help="Training tokens, e.g. 1T or 2e12."),
     steps: int | None = typer.Option(None, "--steps"),
     batch: int | None = typer.Option(
@@ -153,7 +151,7 @@ def plan(
         "duration": duration,
         "prompt_tokens": prompt_tokens,
         "output_tokens": output_tokens,
-        **_arch_flags(
+        **W.arch_flags(
             layers, hidden, heads, kv_heads, ffn_hidden, vocab, experts, experts_per_token, active_params
         ),
     }
