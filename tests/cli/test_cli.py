@@ -140,3 +140,17 @@ def test_every_command_and_option_is_documented():
     for name in ("run", "submit", "status", "logs", "cancel", "nodes", "agent start", "agent stop"):
         assert f"## `suanli {name}" in docs
     assert "`--dry-run`" in docs and "`--follow`" in docs
+
+
+def test_every_command_has_json():
+    import typer.main
+
+    from suanli.cli.docs import _walk
+    from suanli.cli.main import app
+
+    missing = [
+        path
+        for path, command in _walk(typer.main.get_command(app), "suanli")
+        if not any("--json" in p.opts for p in command.params)
+    ]
+    assert not missing, f"commands without --json: {missing}"
