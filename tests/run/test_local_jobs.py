@@ -92,6 +92,7 @@ def test_crash_is_failed_with_exit_code_and_log_tail(tmp_path):
     assert doc["status"] == "FAILED"
     assert doc["attempts"][0]["exit_code"] == 3
     assert "exited with code 3" in doc["reason"]
+    assert "about to fail" in doc["attempts"][0]["log_tail"]
     shown = cli("status", str(job_id), check=True).stdout
     assert "about to fail" in shown  # the tail of the log is shown for a failed job
 

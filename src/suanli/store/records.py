@@ -40,6 +40,7 @@ class AttemptRecord:
             "exit_code": self.exit_code,
             "signal": self.signal,
             "reason": self.reason,
+            "log_tail": self.log_tail,
             "log_path": self.log_path,
         }
 
