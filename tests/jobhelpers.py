@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,3 +48,31 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+@dataclass(frozen=True)
+class Invoked:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def invoke(*args: str) -> Invoked:
+    """`suanli ARGS` in this process (fast, no subprocess), with suanli's errors turned into what
+    `suanli.cli.main.main` prints: `error: <message>` on stderr and the error's exit code."""
+    from typer.testing import CliRunner
+
+    from suanli.cli.main import app
+    from suanli.core.errors import SuanliError
+
+    result = CliRunner().invoke(app, list(args))
+    if isinstance(result.exception, SuanliError):
+        return Invoked(
+            result.exception.exit_code, result.stdout, result.stderr + f"error: {result.exception}"
+        )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Invoked(result.exit_code, result.stdout, result.stderr)

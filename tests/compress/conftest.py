@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from jobhelpers import invoke
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -69,27 +71,10 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture
 def run_cli():
-    """Invoke `compress` mounted on a throwaway Typer app; SuanliError -> stderr line + its exit code."""
-    import typer
-    from typer.testing import CliRunner
+    """`suanli compress ARGS` in-process: (exit code, stdout, stderr) as the main CLI gives them."""
 
-    from suanli.cli.compress import compress
-    from suanli.core.errors import SuanliError
+    def run(*args: str) -> tuple[int, str, str]:
+        r = invoke("compress", *args)
+        return r.exit_code, r.stdout, r.stderr
 
-    app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
-    app.command("compress")(compress)
-
-    @app.command("other")
-    def _other() -> None:  # a second command keeps `compress` a named subcommand
-        pass
-
-    def invoke(*args: str):
-        runner = CliRunner()
-        result = runner.invoke(app, ["compress", *args])
-        if isinstance(result.exception, SuanliError):
-            return result.exception.exit_code, result.stdout, f"error: {result.exception}"
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result.exit_code, result.stdout, result.stderr
-
-    return invoke
+    return run

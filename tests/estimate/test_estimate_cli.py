@@ -6,22 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from suanli.cli.estimate import app
-from suanli.core.errors import SuanliError
+from jobhelpers import invoke
 
 CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    """Invoke the app the way the main CLI will: SuanliError -> one line on stderr + its exit code."""
-    result = CliRunner().invoke(app, list(args))
-    if isinstance(result.exception, SuanliError):
-        return result.exception.exit_code, result.stdout, str(result.exception)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr if result.stderr_bytes is not None else ""
+    r = invoke("estimate", *args)
+    return r.exit_code, r.stdout, r.stderr
 
 
 def test_train_json_from_params() -> None:
@@ -174,7 +167,7 @@ def test_bad_input_is_one_line_with_exit_code_2(args: list[str], field: str) -> 
     code, out, message = run("train", *args, "--json")
     assert code == 2
     assert out == ""
-    assert "\n" not in message and message.startswith(field)
+    assert "\n" not in message and message.startswith(f"error: {field}")
 
 
 def test_unknown_accelerator_suggests_a_near_name() -> None:
@@ -196,6 +189,6 @@ def test_train_with_steps_batch_and_fsdp() -> None:
 
 def test_infer_bad_batch_and_precision_are_exit_2() -> None:
     code, _, message = run("infer", "--params", "7B", "--accelerator", "L4", "--batch", "100000")
-    assert code == 2 and message.startswith("batch") and "at most" in message
+    assert code == 2 and message.startswith("error: batch") and "at most" in message
     code, _, message = run("infer", "--params", "7B", "--precision", "fp4")
-    assert code == 2 and message.startswith("precision")
+    assert code == 2 and message.startswith("error: precision")

@@ -8,29 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from suanli.cli import catalog
-from suanli.cli.plan import plan
-from suanli.core.errors import SuanliError
+from jobhelpers import invoke
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "examples" / "plan"
 
-app = typer.Typer()
-app.command("plan")(plan)
-app.add_typer(catalog.app, name="catalog")
-
 
 def run(*args: str) -> tuple[int, str, str]:
-    """As the main CLI does: SuanliError -> `error: <message>` on stderr, exit with its code."""
-    result = CliRunner().invoke(app, list(args))
-    if isinstance(result.exception, SuanliError):
-        return result.exception.exit_code, result.stdout, f"error: {result.exception}"
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+    r = invoke(*args)
+    return r.exit_code, r.stdout, r.stderr
 
 
 def test_plan_json_from_flags() -> None:

@@ -3,15 +3,11 @@ way the main CLI does (message on stderr, exit code from the error)."""
 
 from __future__ import annotations
 
-import functools
 import json
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from suanli.cli.simulate import simulate
-from suanli.core.errors import SuanliError
+from jobhelpers import invoke
 
 JSON_FIELDS = {
     "policy",
@@ -28,31 +24,6 @@ JSON_FIELDS = {
 }
 
 TRACE = "job_id,submit_time_s,num_gpus,duration_s,user\nA,0,2,10,ann\nB,1,4,5,bob\nC,2,1,3,ann\n"
-
-
-def _catching(fn):
-    """What the main CLI does with library errors: one line on stderr, the error's exit code."""
-
-    @functools.wraps(fn)
-    def inner(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except SuanliError as err:
-            typer.echo(str(err), err=True)
-            raise typer.Exit(err.exit_code) from None
-
-    return inner
-
-
-def invoke(*args: str):
-    app = typer.Typer()
-    app.command("simulate")(_catching(simulate))
-
-    @app.command("other")
-    def other() -> None:  # a second command keeps "simulate" a named subcommand
-        pass
-
-    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture
@@ -92,7 +63,7 @@ def test_unknown_policy_lists_the_known_ones(trace_file):
 
 def test_bad_cluster_spec(trace_file):
     r = invoke("simulate", "--trace", trace_file, "--cluster", "sixteen")
-    assert r.exit_code == 2 and r.stderr.startswith("cluster=sixteen")
+    assert r.exit_code == 2 and r.stderr.startswith("error: cluster=sixteen")
     assert len(r.stderr.strip().splitlines()) == 1
 
 

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
-import typer
-from typer.testing import CliRunner
-
-from suanli.cli.tune import tune
-from suanli.core.errors import SuanliError
+from jobhelpers import Invoked, invoke
 
 # A trial that prints score = x * (step + 1) for 4 steps, 0.3 s apart; x == 0 fails at once.
 TRIAL_SCRIPT = """\
@@ -25,28 +19,9 @@ for step in range(4):
 """
 
 
-@dataclass
-class Outcome:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict:
-        return json.loads(self.stdout)
-
-
-def run_tune(*args: str) -> Outcome:
-    """`suanli tune ARGS` in-process, with SuanliError turned into its exit code as the main CLI does."""
-    app = typer.Typer()
-    app.command()(tune)
-    result = CliRunner().invoke(app, list(args))
-    if isinstance(result.exception, SuanliError):
-        return Outcome(
-            result.exception.exit_code, result.stdout, result.stderr + f"error: {result.exception}\n"
-        )
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Outcome(result.exit_code, result.stdout, result.stderr)
+def run_tune(*args: str) -> Invoked:
+    """`suanli tune ARGS` in-process, errors as the main CLI prints them."""
+    return invoke("tune", *args)
 
 
 def write_trial(directory: Path, *, cpus: float = 1, run: str = "python trial.py {{x}}") -> Path:

@@ -167,9 +167,9 @@ def plan(
                 raise BadInput(k, wl[k], "is a serving field: add --infer (or kind: infer) to plan a service")
     from suanli.plan import plan as run_plan
 
-    err.print(f"planning against {len(catalog.offers)} offers ...")
     p = run_plan(
         wl,
+        progress=err.print,
         catalog=catalog,
         deadline=deadline,
         budget=budget,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +113,7 @@ def plan(
     region: str = "world",
     grid_gco2_per_kwh: float | None = None,
     top: int = 20,
+    progress: Callable[[str], None] | None = None,
     **workload_fields: Any,
 ) -> Plan:
     """Plan a workload. Give it as a Workload, a dict (job.yaml's `workload:`), or keywords
@@ -120,6 +121,7 @@ def plan(
 
     `deadline` is a duration ("30d", or seconds); `spot=None` considers spot, True only spot, False none;
     `utilisation` is the share of a reserved/owned term that other work uses (None: the job pays it all).
+    `progress` hears what is being done once the inputs have been checked (bad input says nothing first).
     """
     t0 = time.perf_counter()
     from suanli.estimate.energy import DEFAULT_PUE, PUE_SOURCE
@@ -170,6 +172,8 @@ def plan(
         accelerators=_as_list(accelerators),
         modes=mode_list,
     )
+    if progress is not None:
+        progress(f"planning against {len(chosen)} offers ...")
     settings = _modes.ModelSettings(
         utilisation=utilisation,
         interruption_per_month=interruption_per_month,
