@@ -39,72 +39,38 @@ def test_state_dict_without_factory(run_cli, tmp_path: Path, digits):
     )
 
 
-def test_wrong_columns(run_cli, tmp_path: Path, digits):
-    wrong = tmp_path / "wrong.npz"
-    np.savez(wrong, inputs=np.zeros((4, 1, 8, 8), np.float32), labels=np.zeros(4, np.int64))
-    _check(
-        run_cli,
-        tmp_path,
-        digits["model"],
-        "--weights",
-        digits["weights"],
-        "--task",
-        "classification",
-        "--eval",
-        str(wrong),
-        expect="needs an array named x",
-    )
+def _wrong_columns(tmp_path: Path) -> str:
+    path = tmp_path / "wrong.npz"
+    np.savez(path, inputs=np.zeros((4, 1, 8, 8), np.float32), labels=np.zeros(4, np.int64))
+    return str(path)
 
 
-def test_wrong_shapes(run_cli, tmp_path: Path, digits):
-    wrong = tmp_path / "flat.npz"
-    np.savez(wrong, x=np.zeros((6, 64), np.float32), y=np.zeros(6, np.int64))
-    _check(
-        run_cli,
-        tmp_path,
-        digits["model"],
-        "--weights",
-        digits["weights"],
-        "--task",
-        "classification",
-        "--eval",
-        str(wrong),
-        expect="does not fit the model",
-    )
+def _flat_images(tmp_path: Path) -> str:
+    path = tmp_path / "flat.npz"
+    np.savez(path, x=np.zeros((6, 64), np.float32), y=np.zeros(6, np.int64))
+    return str(path)
 
 
-def test_sentences_for_an_array_model(run_cli, tmp_path: Path, digits):
-    csv = tmp_path / "pairs.csv"
-    csv.write_text("sentence1,sentence2,score\na,b,1\nc,d,2\n")
-    _check(
-        run_cli,
-        tmp_path,
-        digits["model"],
-        "--weights",
-        digits["weights"],
-        "--task",
-        "similarity",
-        "--eval",
-        str(csv),
-        expect="holds text data",
-    )
+def _sentence_pairs(tmp_path: Path) -> str:
+    path = tmp_path / "pairs.csv"
+    path.write_text("sentence1,sentence2,score\na,b,1\nc,d,2\n")
+    return str(path)
 
 
-def test_unknown_method(run_cli, tmp_path: Path, digits):
-    _check(
-        run_cli,
-        tmp_path,
-        digits["model"],
-        "--weights",
-        digits["weights"],
-        "--task",
-        "classification",
-        "--eval",
-        digits["eval"],
-        "--methods",
-        "int8-dynamc",
-        expect="did you mean: int8-dynamic",
-    )
+@pytest.mark.parametrize(
+    ("make_eval", "task", "extra", "expect"),
+    [
+        (_wrong_columns, "classification", [], "needs an array named x"),
+        (_flat_images, "classification", [], "does not fit the model"),
+        (_sentence_pairs, "similarity", [], "holds text data"),
+        (None, "classification", ["--methods", "int8-dynamc"], "did you mean: int8-dynamic"),
+    ],
+    ids=["wrong-columns", "wrong-shapes", "sentences-for-an-array-model", "unknown-method"],
+)
+def test_data_and_method_mismatch(run_cli, tmp_path: Path, digits, make_eval, task, extra, expect):
+    data = make_eval(tmp_path) if make_eval else digits["eval"]
+    model = [digits["model"], "--weights", digits["weights"]]
+    _check(run_cli, tmp_path, *model, "--task", task, "--eval", data, *extra, expect=expect)
 
 
 @pytest.mark.parametrize("budget", ["-1%", "150%", "lots"])
