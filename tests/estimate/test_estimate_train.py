@@ -102,50 +102,18 @@ def test_bad_inputs_are_bad_input(kwargs: dict, field: str) -> None:
 
 
 def test_what_moves_utilisation() -> None:
-    big = estimate_train(
-        L7,
-        tokens=1e10,
-        accelerator="H100",
-        count=8,
-        tp=1,
-        pp=1,
-        dp=8,
-        zero=3,
-        microbatch=1,
-        recompute="selective",
-    )
+    def pinned(arch: Architecture, accelerator: str, count: int, **layout: object):
+        return estimate_train(arch, tokens=1e10, accelerator=accelerator, count=count, microbatch=1, **layout)
+
+    big = pinned(L7, "H100", 8, tp=1, pp=1, dp=8, zero=3, recompute="selective")
     tiny_arch = Architecture(layers=8, hidden=512, heads=8, kv_heads=8, ffn_hidden=1536, vocab=32000)
     tiny = estimate_train(tiny_arch, tokens=1e10, accelerator="H100", count=8)
     assert tiny.mfu < big.mfu  # small matmuls run less efficiently
-    full = estimate_train(
-        L7, tokens=1e10, accelerator="H100", count=8, tp=1, pp=1, dp=8, zero=3, microbatch=1, recompute="full"
-    )
+    full = pinned(L7, "H100", 8, tp=1, pp=1, dp=8, zero=3, recompute="full")
     assert full.time_breakdown_seconds["recompute"] > big.time_breakdown_seconds["recompute"]
     assert full.mfu < big.mfu
-    h100 = estimate_train(
-        L70,
-        tokens=1e10,
-        accelerator="H100",
-        count=64,
-        tp=8,
-        pp=1,
-        dp=8,
-        zero=3,
-        microbatch=1,
-        recompute="full",
-    )
-    h800 = estimate_train(
-        L70,
-        tokens=1e10,
-        accelerator="H800",
-        count=64,
-        tp=8,
-        pp=1,
-        dp=8,
-        zero=3,
-        microbatch=1,
-        recompute="full",
-    )
+    h100 = pinned(L70, "H100", 64, tp=8, pp=1, dp=8, zero=3, recompute="full")
+    h800 = pinned(L70, "H800", 64, tp=8, pp=1, dp=8, zero=3, recompute="full")
     assert h800.time_breakdown_seconds["tp_comm"] > 2 * h100.time_breakdown_seconds["tp_comm"]
 
 
