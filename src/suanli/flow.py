@@ -21,12 +21,13 @@ from typing import Any
 
 from suanli.api import Client
 from suanli.jobs.spec import JobSpec
-from suanli.run.agent import cluster_state, job_request
+from suanli.run.agent import cluster_state, completed_sizes, job_request
 from suanli.run.local import LocalExecutor
 from suanli.run.pool import check_fits_pool
 from suanli.run.ray_executor import RayExecutor
 from suanli.run.schedconfig import make_policy
 from suanli.store.records import JobRecord
+from suanli.store.store import Store
 
 
 class Stage(Enum):
@@ -70,15 +71,8 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
     nodes = client.pool()
     if spec.backend == "local":
         check_fits_pool(spec, nodes)
-    cluster = cluster_state(nodes, client.store.running(), client.store)
-    job = JobRecord(
-        id=0, name=spec.name, user=spec.user, state="PENDING", priority=spec.priority,
-        spec=spec.model_dump(mode="json", by_alias=True), cpus=spec.resources.cpus,
-        memory_bytes=spec.resources.memory_bytes, accelerator=next(iter(spec.resources.accelerators), None),
-        gpus=sum(spec.resources.accelerators.values()), num_nodes=spec.num_nodes,
-        num_workers=spec.num_workers, retries=spec.retries, submitted_at=time.time(),
-        started_at=None, ended_at=None, cancel_requested=False, reason=None,
-    )  # fmt: skip
+    cluster = cluster_state(nodes, client.store.running(), completed_sizes(client.store))
+    job = Store.preview(spec)
     queued = client.store.list_jobs(["PENDING"], with_attempts=True)
     doc: dict[str, Any] = {
         "dry_run": True,

@@ -41,6 +41,7 @@ log = logging.getLogger("suanli.agent")
 
 CANCEL_GRACE_SECONDS = 10.0
 HEARTBEAT_SECONDS = 10.0
+COMPLETED_REFRESH_SECONDS = 10.0  # the job-size history changes slowly; not re-read every tick
 
 
 class Agent:
@@ -60,6 +61,8 @@ class Agent:
         self.stopping = False
         self._last_heartbeat = 0.0
         self._last_memory_check = 0.0
+        self._completed: list[tuple[int, float]] = []
+        self._completed_at = 0.0
 
     def executor_for(self, job: JobRecord) -> LocalExecutor | RayExecutor:
         if job.spec.get("backend") == "ray":
@@ -140,7 +143,9 @@ class Agent:
         if node is None:
             return
         running = self.store.running(self.node.name)
-        cluster = cluster_state([node], running, self.store)
+        if time.time() - self._completed_at > COMPLETED_REFRESH_SECONDS:
+            self._completed, self._completed_at = completed_sizes(self.store), time.time()
+        cluster = cluster_state([node], running, self._completed)
         by_id = {j.id: j for j in pending}
         decisions = self.policy.decide([job_request(j) for j in pending], cluster, time.time())
         used_gpus = {i for _, a in running for i in a.gpu_indices}
@@ -300,11 +305,19 @@ def job_request(job: JobRecord) -> JobRequest:
     )
 
 
+def completed_sizes(store: Store, limit: int = 500) -> list[tuple[int, float]]:
+    """(GPUs, seconds) of recently finished jobs, oldest first: the size distribution that
+    non-clairvoyant policies learn from."""
+    done = store.list_jobs([JobState.SUCCEEDED, JobState.FAILED], limit=limit)
+    return [(max(j.gpus * j.num_nodes, 1), j.wall_seconds or 0.0) for j in reversed(done)]
+
+
 def cluster_state(
-    nodes: list[NodeRecord], running: list[tuple[JobRecord, AttemptRecord]], store: Store
+    nodes: list[NodeRecord],
+    running: list[tuple[JobRecord, AttemptRecord]],
+    completed: list[tuple[int, float]],
 ) -> ClusterState:
-    """Nodes with what is free on them, the jobs running there, and recent job sizes (GPUs, seconds)
-    for policies that learn the size distribution."""
+    """Nodes with what is free on them, the jobs running there, and recent job sizes."""
     states = [
         NodeState(
             name=n.name, gpus=n.gpus, cpus=n.cpus, memory_bytes=n.memory_bytes, gpu_type=n.accelerator,
@@ -317,8 +330,6 @@ def cluster_state(
         RunningJob(job_request(j), (Slice(a.node, j.gpus, j.cpus, j.memory_bytes),), a.started_at)
         for j, a in running
     ]
-    done = store.list_jobs([JobState.SUCCEEDED, JobState.FAILED], limit=500)
-    completed = [(max(j.gpus * j.num_nodes, 1), j.wall_seconds or 0.0) for j in reversed(done)]
     return ClusterState(states, jobs, completed=completed)
 
 

@@ -99,6 +99,13 @@ class Store:
             )
             return [r.id for r in rows]
 
+    @classmethod
+    def preview(cls, spec: JobSpec) -> JobRecord:
+        """The record `submit` would store for `spec` (id 0), without storing it: for dry runs."""
+        row = cls._job_row(spec, time.time())
+        row.id = 0
+        return cls._record(row)
+
     @staticmethod
     def _job_row(spec: JobSpec, now: float) -> m.Job:
         res = spec.resources
