@@ -174,7 +174,3 @@ class Client:
 def _queue_row(job: JobRecord) -> dict:
     doc = job.to_json()
     return {k: doc[k] for k in ("id", "name", "user", "priority", "resources", "num_nodes", "submitted_at")}
-
-
-def client(db: str | None = None) -> Client:
-    return Client(db)

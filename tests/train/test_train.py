@@ -116,3 +116,12 @@ def test_workers_see_the_train_options(tmp_path):
     seen = sorted(json.loads(line) for line in Path(doc["log_path"]).read_text().splitlines())
     assert seen == [[0, 2, "bf16", 4], [1, 2, "bf16", 4]]
     assert os.path.isdir(Path(doc["log_path"]).parents[2] / f"job-{doc['id']}")
+
+
+def test_last_extra_reads_what_the_resumed_checkpoint_saved(tmp_path, monkeypatch):
+    import suanli.train as st
+
+    monkeypatch.setenv("SUANLI_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    assert st.last_extra() == {}
+    ckpt.save_atomic({"epoch": 3, "extra": {"best_accuracy": 0.97}}, 3_000_000)
+    assert st.last_extra() == {"best_accuracy": 0.97}

@@ -281,13 +281,6 @@ class Store:
                 job.cancel_requested = True
             return state
 
-    def requeue(self, job_id: int, reason: str) -> None:
-        """Not used for failures (see finish_attempt); for jobs whose attempt never started."""
-        now = time.time()
-        with self._tx() as s:
-            job = self._lock_job(s, job_id)
-            self._transition(s, job, JobState.PENDING, reason, now)
-
     def events(self, job_id: int | None = None) -> list[EventRecord]:
         q = select(m.Event).order_by(m.Event.id)
         if job_id is not None:
