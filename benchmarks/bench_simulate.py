@@ -33,11 +33,11 @@ import statistics
 import sys
 import time
 from bisect import bisect_right
+from collections.abc import Sequence
 from pathlib import Path
 
 from suanli.schedule import POLICIES, ClusterState, get_policy
 from suanli.schedule.policies._common import preemptive_pass
-from suanli.schedule.policies.suanli import gittins_table
 from suanli.schedule.simulate import busy_moment, load_trace, parse_cluster, simulate, summarize, synthetic
 
 QUALITY_POLICIES = [
@@ -198,6 +198,31 @@ def speed(repeat: int, jobs: int) -> None:
             f"| {name} | {statistics.median(times):.1f} | {min(times):.1f} | {len(out.starts)} | yes |",
             flush=True,
         )
+
+
+def gittins_table(samples: Sequence[float], grid: Sequence[float]) -> list[float]:
+    """Gittins index at each attained-service point of `grid` for the empirical size distribution
+    `samples`: the best ratio, over budgets, of the chance to finish within the budget to the expected
+    service spent trying. Beyond the largest sample the index is 0."""
+    s = sorted(samples)
+    n = len(s)
+    prefix = [0.0]
+    for v in s:
+        prefix.append(prefix[-1] + v)
+    out = []
+    for a in grid:
+        i = bisect_right(s, a)  # samples strictly above a: s[i:]
+        if i >= n:
+            out.append(0.0)
+            continue
+        best, above = 0.0, n - i
+        for k in range(i, n):
+            # budget up to s[k]: P(done) = (k-i+1)/above; E[spent] = (sum s[i..k] + (n-1-k) s[k]) / above - a
+            spent = prefix[k + 1] - prefix[i] + (n - 1 - k) * s[k] - above * a
+            if spent > 0:
+                best = max(best, (k - i + 1) / spent)
+        out.append(best)
+    return out
 
 
 class GittinsKnownSizes:

@@ -82,14 +82,15 @@ class Client:
     def queue(self) -> list[dict]:
         """Pending jobs in the order the scheduler's policy would start them, each with its position
         and why it waits ("needs 8 GPUs on one node; largest free block is 4")."""
-        from suanli.run.agent import cluster_state, completed_sizes, job_request
+        from suanli.run.agent import cluster_state, job_history, job_request
         from suanli.run.schedconfig import make_policy
 
         pending = self.store.list_jobs([JobState.PENDING], with_attempts=True)
         pending = [j for j in pending if j.spec.get("backend") != "ray"]
-        cluster = cluster_state(self.pool(), self.store.running(), completed_sizes(self.store))
+        cluster = cluster_state(self.pool(), self.store.running())
         policy = make_policy()
-        decisions = policy.decide([job_request(j) for j in pending], cluster, time.time())
+        history = job_history(self.store)
+        decisions = policy.decide([job_request(j, history) for j in pending], cluster, time.time())
         by_id = {j.id: j for j in pending}
         order = [(s.job_id, "starts now: it fits") for s in decisions.starts]
         order += [(job_id, why) for job_id, why in decisions.waiting.items()]

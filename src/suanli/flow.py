@@ -21,7 +21,7 @@ from typing import Any
 
 from suanli.api import Client
 from suanli.jobs.spec import JobSpec
-from suanli.run.agent import cluster_state, completed_sizes, job_request
+from suanli.run.agent import cluster_state, job_history, job_request
 from suanli.run.local import LocalExecutor
 from suanli.run.pool import check_fits_pool
 from suanli.run.ray_executor import RayExecutor
@@ -71,7 +71,7 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
     nodes = client.pool()
     if spec.backend == "local":
         check_fits_pool(spec, nodes)
-    cluster = cluster_state(nodes, client.store.running(), completed_sizes(client.store))
+    cluster = cluster_state(nodes, client.store.running())
     job = Store.preview(spec)
     queued = client.store.list_jobs(["PENDING"], with_attempts=True)
     doc: dict[str, Any] = {
@@ -89,7 +89,9 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
             "launch": RayExecutor().dry_run(job, []),
         }
     policy = make_policy()
-    decisions = policy.decide([*(job_request(j) for j in queued), job_request(job)], cluster, time.time())
+    history = job_history(client.store)
+    requests = [job_request(j, history) for j in [*queued, job]]
+    decisions = policy.decide(requests, cluster, time.time())
     start = next((s for s in decisions.starts if s.job_id == 0), None)
     return doc | {
         "policy": policy.name,

@@ -71,6 +71,37 @@ def test_suanli_orders_a_queue_by_estimated_remaining_time(run):
     assert times == {"A": (0, 100), "B": (100, 150), "C": (150, 160)}
 
 
+def test_suanli_lets_a_job_with_less_stated_time_left_preempt(run):
+    # Both jobs state how long they run (like Slurm's --time). At 10, A has 990 s left by its estimate
+    # and B 100 s: B preempts A. Without estimates the same jobs are 2D-LAS's (B waits for A).
+    stated = [job("A", 0, 1, 1000, estimate_s=1000), job("B", 10, 1, 100, estimate_s=100)]
+    times, result = run("suanli", stated, cluster="1x1")
+    assert times == {"A": (0, 1100), "B": (10, 110)}
+    assert result.preemptions == 1
+    times, result = run("suanli", [job("A", 0, 1, 1000), job("B", 10, 1, 100)], cluster="1x1")
+    assert times == {"A": (0, 1000), "B": (1000, 1100)}
+    assert result.preemptions == 0
+
+
+def test_suanli_an_estimate_set_too_low_buys_priority_only_until_it_runs_out(run):
+    # A states 10 s but runs 1000 s; B states (and runs) 200 s and arrives at 5. A keeps its GPU past
+    # its estimate, but is then guessed to need as long again as it has overrun: at 210 that is 200 s,
+    # no longer less than B's, so B preempts it (plain SRTF would call A "almost done" until 1000).
+    jobs = [job("A", 0, 1, 1000, estimate_s=10), job("B", 5, 1, 200, estimate_s=200)]
+    times, _ = run("suanli", jobs, cluster="1x1")
+    assert times == {"A": (0, 1200), "B": (210, 410)}
+    times, _ = run("srtf", jobs, cluster="1x1")
+    assert times == {"A": (0, 1000), "B": (1000, 1200)}
+
+
+def test_suanli_keeps_new_jobs_quantum_ahead_of_long_stated_jobs(run):
+    # A states 2 h; B states nothing and arrives at 100 s. B gets 2D-LAS's top-queue quantum first: A's
+    # 7,100 s x 1 GPU left put it in the lower queue, so B preempts it.
+    jobs = [job("A", 0, 1, 7200, estimate_s=7200), job("B", 100, 1, 50)]
+    times, _ = run("suanli", jobs, cluster="1x1")
+    assert times == {"A": (0, 7250), "B": (100, 150)}
+
+
 def test_suanli_does_not_preempt_a_job_that_just_restarted_when_restarts_cost(run):
     # Restore cost 60 s, so a running job is protected for 600 s after it starts. A (long) is preempted
     # by C at 3700 and restarts at 3800 (restoring until 3860). B arrives at 3900: Tiresias would

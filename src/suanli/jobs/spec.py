@@ -17,7 +17,7 @@ from suanli.catalog.accelerators import canonical_accelerator
 from suanli.core.errors import BadInput
 from suanli.core.resources import Resources
 from suanli.core.specfile import bad_input_from, read_yaml, with_line
-from suanli.core.units import parse_accelerators, parse_bytes
+from suanli.core.units import parse_accelerators, parse_bytes, parse_duration
 
 
 class _Strict(BaseModel):
@@ -102,6 +102,10 @@ class JobSpec(_Strict):
     num_nodes: int = Field(1, ge=1)
     num_workers: int = Field(1, ge=1, description="processes per node; each gets RANK/WORLD_SIZE")
     priority: int = 0
+    # How long the job runs, as its user expects it ("2h", like Slurm's --time but never enforced): the
+    # default policy runs jobs with less expected time left first. Without it, a `workload:` block is
+    # timed by the estimator; else the user's history guesses.
+    expected_duration_s: float | None = Field(None, alias="expected_duration")
     retries: int = Field(0, ge=0)
     user: str = Field(default_factory=lambda: os.environ.get("SUANLI_USER") or getpass.getuser())
     labels: dict[str, str] = Field(default_factory=dict)
@@ -123,6 +127,11 @@ class JobSpec(_Strict):
                 raise BadInput(f"envs.{key}", "null", "needs a value (give it with --env KEY=VALUE)")
             out[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
+
+    @field_validator("expected_duration_s", mode="before")
+    @classmethod
+    def _expected_duration(cls, v: object) -> float | None:
+        return None if v is None else parse_duration(v, "expected_duration")  # type: ignore[arg-type]
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -151,7 +160,7 @@ class JobSpec(_Strict):
         return self.num_nodes * self.num_workers
 
 
-_ALIASES = {"memory_bytes": "memory"}
+_ALIASES = {"memory_bytes": "memory", "expected_duration_s": "expected_duration"}
 
 
 def parse_spec(data: object, *, base_dir: Path | None = None, source: str = "spec") -> JobSpec:

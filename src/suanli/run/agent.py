@@ -32,6 +32,7 @@ from suanli.run.metrics import LogTail, tail_text
 from suanli.run.pool import discover_local_node
 from suanli.run.ray_executor import RAY_NODE, RayExecutor
 from suanli.run.schedconfig import load_scheduler_config, make_policy
+from suanli.schedule.estimates import HistoryEstimator, workload_seconds
 from suanli.schedule.policy import ClusterState, JobRequest, NodeState, RunningJob, Slice
 from suanli.store.paths import home
 from suanli.store.records import AttemptRecord, JobRecord, NodeRecord
@@ -41,7 +42,7 @@ log = logging.getLogger("suanli.agent")
 
 CANCEL_GRACE_SECONDS = 10.0
 HEARTBEAT_SECONDS = 10.0
-COMPLETED_REFRESH_SECONDS = 10.0  # the job-size history changes slowly; not re-read every tick
+HISTORY_REFRESH_SECONDS = 10.0  # finished jobs' run times change slowly; not re-read every tick
 
 
 class Agent:
@@ -61,8 +62,8 @@ class Agent:
         self.stopping = False
         self._last_heartbeat = 0.0
         self._last_memory_check = 0.0
-        self._completed: list[tuple[int, float]] = []
-        self._completed_at = 0.0
+        self._history = HistoryEstimator()
+        self._history_at = 0.0
 
     def executor_for(self, job: JobRecord) -> LocalExecutor | RayExecutor:
         if job.spec.get("backend") == "ray":
@@ -143,11 +144,12 @@ class Agent:
         if node is None:
             return
         running = self.store.running(self.node.name)
-        if time.time() - self._completed_at > COMPLETED_REFRESH_SECONDS:
-            self._completed, self._completed_at = completed_sizes(self.store), time.time()
-        cluster = cluster_state([node], running, self._completed)
+        if time.time() - self._history_at > HISTORY_REFRESH_SECONDS:
+            self._history, self._history_at = job_history(self.store), time.time()
+        cluster = cluster_state([node], running)
         by_id = {j.id: j for j in pending}
-        decisions = self.policy.decide([job_request(j) for j in pending], cluster, time.time())
+        requests = [job_request(j, self._history) for j in pending]
+        decisions = self.policy.decide(requests, cluster, time.time())
         used_gpus = {i for _, a in running for i in a.gpu_indices}
         for start in decisions.starts:
             job = by_id[start.job_id]
@@ -285,10 +287,23 @@ class Agent:
             log.info("agent %s stopped", os.getpid())
 
 
-def job_request(job: JobRecord) -> JobRequest:
-    """A stored job as the scheduling policies see it: its service so far counts its ended attempts."""
-    served = sum((a.ended_at - a.started_at) for a in job.attempts if a.ended_at is not None)
+def run_seconds(job: JobRecord) -> float:
+    """Time the job has held its resources, over its ended attempts."""
+    return sum((a.ended_at - a.started_at) for a in job.attempts if a.ended_at is not None)
+
+
+def job_request(job: JobRecord, history: HistoryEstimator | None = None) -> JobRequest:
+    """A stored job as the scheduling policies see it: its service so far counts its ended attempts;
+    its runtime estimate is the one its spec states, else the estimator's time for its workload,
+    else (not stated) a guess from `history`."""
     preempted = [a.ended_at for a in job.attempts if (a.reason or "").startswith("preempted")]
+    spec = job.spec
+    estimate = spec.get("expected_duration") or workload_seconds(
+        spec.get("workload"), (spec.get("resources") or {}).get("accelerators") or {}, job.num_nodes
+    )
+    stated = estimate is not None
+    if not stated and history is not None:
+        estimate = history.guess(job.user, max(job.gpus * job.num_nodes, 1))
     return JobRequest(
         id=job.id,
         submit_time_s=job.submitted_at,
@@ -298,26 +313,29 @@ def job_request(job: JobRecord) -> JobRequest:
         num_nodes=job.num_nodes,
         gpu_type=job.accelerator,
         user=job.user,
-        team=(job.spec.get("labels") or {}).get("team"),
+        team=(spec.get("labels") or {}).get("team"),
         priority=job.priority,
-        attained_gpu_s=served * max(job.gpus * job.num_nodes, 1),
+        estimated_duration_s=estimate,
+        estimate_stated=stated,
+        attained_gpu_s=run_seconds(job) * max(job.gpus * job.num_nodes, 1),
         last_preempted_s=preempted[-1] if preempted else None,
     )
 
 
-def completed_sizes(store: Store, limit: int = 500) -> list[tuple[int, float]]:
-    """(GPUs, seconds) of recently finished jobs, oldest first: the size distribution that
-    non-clairvoyant policies learn from."""
-    done = store.list_jobs([JobState.SUCCEEDED, JobState.FAILED], limit=limit)
-    return [(max(j.gpus * j.num_nodes, 1), j.wall_seconds or 0.0) for j in reversed(done)]
+def job_history(store: Store, limit: int = 500) -> HistoryEstimator:
+    """Run times of recently finished jobs, by user and size: where guesses for jobs that state no
+    estimate come from."""
+    history = HistoryEstimator()
+    for j in reversed(
+        store.list_jobs([JobState.SUCCEEDED, JobState.FAILED], limit=limit, with_attempts=True)
+    ):
+        history.learn(j.user, max(j.gpus * j.num_nodes, 1), run_seconds(j))
+    return history
 
 
-def cluster_state(
-    nodes: list[NodeRecord],
-    running: list[tuple[JobRecord, AttemptRecord]],
-    completed: list[tuple[int, float]],
-) -> ClusterState:
-    """Nodes with what is free on them, the jobs running there, and recent job sizes."""
+def cluster_state(nodes: list[NodeRecord], running: list[tuple[JobRecord, AttemptRecord]]) -> ClusterState:
+    """Nodes with what is free on them, and the jobs running there."""
+
     states = [
         NodeState(
             name=n.name, gpus=n.gpus, cpus=n.cpus, memory_bytes=n.memory_bytes, gpu_type=n.accelerator,
@@ -330,7 +348,7 @@ def cluster_state(
         RunningJob(job_request(j), (Slice(a.node, j.gpus, j.cpus, j.memory_bytes),), a.started_at)
         for j, a in running
     ]
-    return ClusterState(states, jobs, completed=completed)
+    return ClusterState(states, jobs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,11 +32,14 @@ class JobRequest:
     attained_gpu_s: float = 0.0
     # Extensions (all optional): the fair-share group (defaults to `user`), the most nodes a split job
     # may span (topology-aware placement), relative speed per GPU type (heterogeneity awareness;
-    # a missing type runs at 1.0), and when the job was last stopped by a preemption.
+    # a missing type runs at 1.0), when the job was last stopped by a preemption, and whether
+    # `estimated_duration_s` describes this job (stated by its user, like Slurm's --time, or the
+    # estimator's answer for its workload) rather than being a guess from other jobs' history.
     team: str | None = None
     max_nodes: int | None = None
     throughput: tuple[tuple[str, float], ...] = ()
     last_preempted_s: float | None = None
+    estimate_stated: bool = False
 
     @property
     def total_gpus(self) -> int:
@@ -110,14 +113,11 @@ class RunningJob:
 @dataclass(slots=True)
 class ClusterState:
     """Nodes and running jobs. `explain=False` lets the simulator skip building `waiting` reasons,
-    which nobody reads there and which cost time with long queues. `completed` holds (GPUs, run
-    seconds) of recently completed jobs, oldest first: the job-size distribution that
-    non-clairvoyant policies learn from (the live agent fills it from its history; may be empty)."""
+    which nobody reads there and which cost time with long queues."""
 
     nodes: list[NodeState]
     running: list[RunningJob] = field(default_factory=list)
     explain: bool = True
-    completed: Sequence[tuple[int, float]] = ()
 
 
 @dataclass(frozen=True, slots=True)

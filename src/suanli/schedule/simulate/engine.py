@@ -7,20 +7,22 @@ Model (the assumptions published simulators make, plus a preemption cost):
   and at the times it asks for (`next_wake_s`), e.g. when a job crosses a priority threshold;
 * a preempted job keeps its progress (checkpointed) and goes back to pending; when it starts again it
   first spends `preemption_cost_s` restoring (GPUs held, no progress);
-* estimates for non-clairvoyant policies are the user's own (`estimate_s`, like Slurm's --time) or
-  else come from history: the mean duration of the same user's last 20 finished jobs of the same size
-  (else of any size), unknown before that. Clairvoyant (oracle) policies get the true duration.
+* estimates for non-clairvoyant policies are the user's own (`estimate_s`, like Slurm's --time; a
+  *stated* estimate, which the default policy ranks by) or else come from history: the mean
+  duration of the same user's last 20 finished jobs of the same size (else of any size), unknown
+  before that. Clairvoyant (oracle) policies get the true duration.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from suanli.core.errors import BadInput, SuanliError
+from suanli.schedule.estimates import HistoryEstimator
 from suanli.schedule.placement import FreeSpace
 from suanli.schedule.policy import ClusterState, JobRequest, NodeState, Policy, RunningJob
 from suanli.schedule.simulate.traces import TraceJob
@@ -120,27 +122,6 @@ def invalid_jobs(bad: list[str], source: str = "trace") -> BadInput:
     )
 
 
-class _Estimator:
-    """Duration guesses from history: the same user's finished jobs of the same size, else any size."""
-
-    def __init__(self, window: int = 20, how: str = "mean") -> None:
-        self.how = how
-        self.by_size: dict[tuple[str, int], deque] = defaultdict(lambda: deque(maxlen=window))
-        self.by_user: dict[str, deque] = defaultdict(lambda: deque(maxlen=window))
-
-    def guess(self, user: str, gpus: int) -> float | None:
-        hist = self.by_size.get((user, gpus)) or self.by_user.get(user)
-        if not hist:
-            return None
-        if self.how == "median":
-            return sorted(hist)[len(hist) // 2]
-        return sum(hist) / len(hist)
-
-    def learn(self, user: str, gpus: int, duration_s: float) -> None:
-        self.by_size[(user, gpus)].append(duration_s)
-        self.by_user[user].append(duration_s)
-
-
 def simulate(
     jobs: list[TraceJob],
     nodes: list[NodeState],
@@ -168,7 +149,7 @@ def simulate(
     clairvoyant = bool(getattr(policy, "clairvoyant", False))
     preemptive = bool(getattr(policy, "preemptive", False))
     waker = getattr(policy, "next_wake_s", None)
-    estimator = _Estimator(estimate_window, estimate)
+    estimator = HistoryEstimator(estimate_window, estimate)
 
     remaining: dict[str, float] = {}  # reference seconds of work left
     speed: dict[str, float] = {}
@@ -182,7 +163,6 @@ def simulate(
     pending: dict[str, JobRequest] = {}
     running: dict[str, RunningJob] = {}
     outcomes: list[JobOutcome] = []
-    completed: list[tuple[int, float]] = []
     busy: list[tuple[float, int]] = [(requests[0].submit_time_s if requests else 0.0, 0)]
     busy_now = 0
     free_total = capacity
@@ -203,7 +183,7 @@ def simulate(
     total = len(requests)
 
     def cluster_now() -> ClusterState:
-        return ClusterState(nodes, list(running.values()), explain=False, completed=completed)
+        return ClusterState(nodes, list(running.values()), explain=False)
 
     def note_busy(t: float) -> None:
         if busy[-1][0] == t:
@@ -241,7 +221,6 @@ def simulate(
                     )
                 )
                 estimator.learn(tj.user, tj.gpus, tj.duration_s)
-                completed.append((tj.gpus, tj.duration_s))
                 changed = True
                 if progress is not None and len(outcomes) % 1000 == 0:
                     progress(len(outcomes), total)
@@ -251,7 +230,8 @@ def simulate(
                 if clairvoyant:
                     est = tj.duration_s
                 elif tj.estimate_s is not None:
-                    est = tj.estimate_s
+                    req = _replace(req, estimated_duration_s=tj.estimate_s, estimate_stated=True)
+                    est = None
                 else:
                     est = estimator.guess(tj.user, tj.gpus)
                 if est is not None:
