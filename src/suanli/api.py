@@ -90,14 +90,22 @@ class Client:
         cluster = cluster_state(self.pool(), self.store.running())
         policy = make_policy()
         history = job_history(self.store)
-        decisions = policy.decide([job_request(j, history) for j in pending], cluster, time.time())
+        requests = {j.id: job_request(j, history) for j in pending}
+        decisions = policy.decide(list(requests.values()), cluster, time.time())
         by_id = {j.id: j for j in pending}
         order = [(s.job_id, "starts now: it fits") for s in decisions.starts]
         order += [(job_id, why) for job_id, why in decisions.waiting.items()]
         seen = {job_id for job_id, _ in order}
         order += [(j.id, "waiting") for j in sorted(pending, key=lambda j: j.id) if j.id not in seen]
         return [
-            {"position": i + 1, "policy": policy.name, "reason": why, **_queue_row(by_id[job_id])}
+            {
+                "position": i + 1,
+                "policy": policy.name,
+                "reason": why,
+                "estimated_duration_s": requests[job_id].estimated_duration_s,
+                "estimate_stated": requests[job_id].estimate_stated,
+                **_queue_row(by_id[job_id]),
+            }
             for i, (job_id, why) in enumerate(order)
         ]
 

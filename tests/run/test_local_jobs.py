@@ -241,6 +241,33 @@ def test_queue_shows_position_and_why_each_job_waits(tmp_path):
     cli("cancel", str(blocker), str(first), str(urgent), check=True)
 
 
+def test_default_policy_queues_jobs_with_less_expected_time_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUANLI_POLICY", "suanli")
+    blocker = submit(tmp_path, "name: blocker\nresources:\n  cpus: 2\nrun: sleep 300\n", "a.yaml")
+    wait_for(lambda: status(blocker)["status"] == "RUNNING")
+    unknown = submit(tmp_path, "name: unknown\nresources:\n  cpus: 2\nrun: 'true'\n", "b.yaml")
+    long = submit(
+        tmp_path, "name: long\nexpected_duration: 2h\nresources:\n  cpus: 2\nrun: 'true'\n", "c.yaml"
+    )
+    short = submit(
+        tmp_path, "name: short\nexpected_duration: 5m\nresources:\n  cpus: 2\nrun: 'true'\n", "d.yaml"
+    )
+    rows = cli_json("queue")["jobs"]
+    assert [r["id"] for r in rows] == [short, long, unknown]
+    assert [(r["estimated_duration_s"], r["estimate_stated"]) for r in rows] == [
+        (300.0, True),
+        (7200.0, True),
+        (None, False),
+    ]
+    assert rows[0]["policy"] == "suanli"
+    assert "expected" in cli("queue", check=True).stdout
+    bad = write_job(tmp_path, "expected_duration: -1\nrun: 'true'\n", "e.yaml")
+    proc = cli("submit", str(bad))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "expected_duration=-1: must be a positive duration" in proc.stderr
+    cli("cancel", str(blocker), str(unknown), str(long), str(short), check=True)
+
+
 def test_scheduler_config_chooses_the_policy_and_bad_config_is_one_line(tmp_path, suanli_home, monkeypatch):
     monkeypatch.delenv("SUANLI_POLICY")
     (suanli_home / "scheduler.yaml").write_text("policy: drf\noptions:\n  quotas: {research: 2}\n")

@@ -204,9 +204,15 @@ def queue(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"jobs": rows})
         return
-    table = Table("pos", "id", "name", "user", "priority", "why it waits")
+    table = Table("pos", "id", "name", "user", "priority", "expected", "why it waits")
     for r in rows:
-        table.add_row(str(r["position"]), str(r["id"]), r["name"], r["user"], str(r["priority"]), r["reason"])
+        est = r["estimated_duration_s"]
+        expected = "" if est is None else f"{est / 3600:.2f} h"
+        if est is not None and not r["estimate_stated"]:
+            expected += " (history)"
+        table.add_row(
+            str(r["position"]), str(r["id"]), r["name"], r["user"], str(r["priority"]), expected, r["reason"]
+        )
     out.print(table)
     if rows:
         out.print(f"policy: {rows[0]['policy']}")
