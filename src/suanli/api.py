@@ -87,9 +87,9 @@ class Client:
 
         pending = self.store.list_jobs([JobState.PENDING], with_attempts=True)
         pending = [j for j in pending if j.spec.get("backend") != "ray"]
-        cluster = cluster_state(self.pool(), self.store.running())
-        policy = make_policy()
         history = job_history(self.store)
+        cluster = cluster_state(self.pool(), self.store.running(), history)
+        policy = make_policy()
         requests = {j.id: job_request(j, history) for j in pending}
         decisions = policy.decide(list(requests.values()), cluster, time.time())
         by_id = {j.id: j for j in pending}

@@ -26,6 +26,7 @@ from suanli.run.local import LocalExecutor
 from suanli.run.pool import check_fits_pool
 from suanli.run.ray_executor import RayExecutor
 from suanli.run.schedconfig import make_policy
+from suanli.schedule.estimates import workload_estimate
 from suanli.store.records import JobRecord
 from suanli.store.store import Store
 
@@ -55,15 +56,16 @@ def estimate(spec: JobSpec) -> dict[str, Any] | None:
     workload or names no accelerator (CPU jobs are not modelled)."""
     if not spec.workload or not spec.resources.accelerators:
         return None
-    from suanli.estimate import estimate_train
     from suanli.plan.options import workload_from_dict
 
-    workload = workload_from_dict(dict(spec.workload))
-    if workload.kind != "train":
+    workload_from_dict(dict(spec.workload))  # unknown fields are named, with near names
+    est = workload_estimate(spec.workload, spec.resources.accelerators, spec.num_nodes)
+    if est is None:
         return None
-    ((accelerator, per_node),) = spec.resources.accelerators.items()
-    doc = estimate_train(**workload.args, accelerator=accelerator, count=per_node * spec.num_nodes).to_json()
-    return {k: doc[k] for k in ESTIMATE_FIELDS if k in doc} | {"accelerator": accelerator}
+    doc = est.to_json()
+    return {k: doc[k] for k in ESTIMATE_FIELDS if k in doc} | {
+        "accelerator": next(iter(spec.resources.accelerators))
+    }
 
 
 def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
@@ -71,7 +73,8 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
     nodes = client.pool()
     if spec.backend == "local":
         check_fits_pool(spec, nodes)
-    cluster = cluster_state(nodes, client.store.running())
+    history = job_history(client.store)
+    cluster = cluster_state(nodes, client.store.running(), history)
     job = Store.preview(spec)
     queued = client.store.list_jobs(["PENDING"], with_attempts=True)
     doc: dict[str, Any] = {
@@ -89,7 +92,6 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
             "launch": RayExecutor().dry_run(job, []),
         }
     policy = make_policy()
-    history = job_history(client.store)
     requests = [job_request(j, history) for j in [*queued, job]]
     decisions = policy.decide(requests, cluster, time.time())
     start = next((s for s in decisions.starts if s.job_id == 0), None)

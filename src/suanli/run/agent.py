@@ -146,7 +146,7 @@ class Agent:
         running = self.store.running(self.node.name)
         if time.time() - self._history_at > HISTORY_REFRESH_SECONDS:
             self._history, self._history_at = job_history(self.store), time.time()
-        cluster = cluster_state([node], running)
+        cluster = cluster_state([node], running, self._history)
         by_id = {j.id: j for j in pending}
         requests = [job_request(j, self._history) for j in pending]
         decisions = self.policy.decide(requests, cluster, time.time())
@@ -333,9 +333,12 @@ def job_history(store: Store, limit: int = 500) -> HistoryEstimator:
     return history
 
 
-def cluster_state(nodes: list[NodeRecord], running: list[tuple[JobRecord, AttemptRecord]]) -> ClusterState:
+def cluster_state(
+    nodes: list[NodeRecord],
+    running: list[tuple[JobRecord, AttemptRecord]],
+    history: HistoryEstimator | None = None,
+) -> ClusterState:
     """Nodes with what is free on them, and the jobs running there."""
-
     states = [
         NodeState(
             name=n.name, gpus=n.gpus, cpus=n.cpus, memory_bytes=n.memory_bytes, gpu_type=n.accelerator,
@@ -345,7 +348,7 @@ def cluster_state(nodes: list[NodeRecord], running: list[tuple[JobRecord, Attemp
         for n in nodes
     ]  # fmt: skip
     jobs = [
-        RunningJob(job_request(j), (Slice(a.node, j.gpus, j.cpus, j.memory_bytes),), a.started_at)
+        RunningJob(job_request(j, history), (Slice(a.node, j.gpus, j.cpus, j.memory_bytes),), a.started_at)
         for j, a in running
     ]
     return ClusterState(states, jobs)

@@ -11,7 +11,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict, deque
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from suanli.core.errors import SuanliError
+
+if TYPE_CHECKING:
+    from suanli.estimate.train import TrainEstimate
 
 
 class HistoryEstimator:
@@ -35,26 +40,33 @@ class HistoryEstimator:
         self.by_user[user].append(duration_s)
 
 
-def workload_seconds(
+def workload_estimate(
     workload: dict[str, Any] | None, accelerators: dict[str, int], num_nodes: int
-) -> float | None:
-    """The estimator's wall time for a training workload on the job's own accelerators (one type,
-    `count` per node), or None: no workload, a serving workload, no accelerator, or one it cannot
-    time (the spec was checked at submit; a workload that no longer fits is not the scheduler's
-    error to report)."""
+) -> TrainEstimate | None:
+    """The estimator's answer for a training workload on the job's own accelerators (one type, a
+    count per node), or None: no workload, a serving workload or no accelerator. Repeated questions
+    (every scheduling pass asks again for each waiting job) are answered from a cache."""
     if not workload or len(accelerators) != 1 or str(workload.get("kind", "train")).lower() != "train":
         return None
     ((accelerator, per_node),) = accelerators.items()
-    return _train_seconds(json.dumps(workload, sort_keys=True), accelerator, per_node * num_nodes)
+    return _train(json.dumps(workload, sort_keys=True), accelerator, per_node * num_nodes)
+
+
+def workload_seconds(
+    workload: dict[str, Any] | None, accelerators: dict[str, int], num_nodes: int
+) -> float | None:
+    """The estimated wall time, or None also when the estimator cannot time it (the spec was checked
+    at submit; a workload that no longer fits is not the scheduler's error to report)."""
+    try:
+        est = workload_estimate(workload, accelerators, num_nodes)
+    except (SuanliError, TypeError, ValueError):
+        return None
+    return None if est is None else est.wall_hours * 3600.0
 
 
 @lru_cache(maxsize=4096)
-def _train_seconds(workload_json: str, accelerator: str, count: int) -> float | None:
-    from suanli.core.errors import SuanliError
+def _train(workload_json: str, accelerator: str, count: int) -> TrainEstimate:
     from suanli.estimate import estimate_train
 
     args = {k: v for k, v in json.loads(workload_json).items() if v is not None and k != "kind"}
-    try:
-        return estimate_train(**args, accelerator=accelerator, count=count).wall_hours * 3600.0
-    except (SuanliError, TypeError, ValueError):
-        return None
+    return estimate_train(**args, accelerator=accelerator, count=count)
