@@ -65,6 +65,7 @@ class Suanli(Tiresias):
         self.min_run_s = preemption_cost_s * min_run_factor
         self.min_speed_ratio = min_speed_ratio
         self._keys: dict = {}  # sort keys that cannot change while a job waits or runs
+        self._stated = False  # did the last decision see a job with a stated estimate?
 
     def decide(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> Decisions:
         self._forget_finished(pending, cluster)
@@ -72,13 +73,16 @@ class Suanli(Tiresias):
             self._keys = {}
         entries: list = []
         keys = self._keys
+        stated = False
         for r in cluster.running:
             req = r.request
-            left = stated_left_s(req, r.attained_s(now_s))
-            if left is not None:
+            if req.estimate_stated and req.estimated_duration_s is not None:
+                stated = True
+                ran = r.attained_s(now_s)
+                left = stated_left_s(req, ran)
                 queue = self._queue(left * req.total_gpus)
                 # Past its estimate it loses ties: a waiting job with as little time left goes first.
-                tie = r.started_s if r.attained_s(now_s) < req.estimated_duration_s else math.inf
+                tie = r.started_s if ran < req.estimated_duration_s else math.inf
                 entries.append(((-req.priority, queue, 1, left, tie, str(req.id)), r))
                 continue
             # Without a stated estimate, running jobs keep their place in their queue (2D-LAS) and
@@ -89,8 +93,9 @@ class Suanli(Tiresias):
             queue = self._running_queue(r, now_s)
             entries.append(((-req.priority, queue, 0, end, r.started_s, str(req.id)), r))
         for j in pending:
-            left = stated_left_s(j, j.attained_s())
-            if left is not None:
+            if j.estimate_stated and j.estimated_duration_s is not None:
+                stated = True
+                left = stated_left_s(j, j.attained_s())
                 key = (-j.priority, self._queue(left * j.total_gpus), 1, left, j.submit_time_s, str(j.id))
             elif not j.attained_gpu_s:  # never ran: its key cannot change
                 key = keys.get(j.id)
@@ -101,6 +106,7 @@ class Suanli(Tiresias):
                 rem = remaining_estimate_s(j, j.attained_s())
                 key = (-j.priority, self._pending_queue(j, now_s), 1, rem, j.submit_time_s, str(j.id))
             entries.append((key, j))
+        self._stated = stated
         min_run = self.min_run_s
         types = list(dict.fromkeys(n.gpu_type for n in cluster.nodes))
         ratio = self.min_speed_ratio
@@ -119,7 +125,7 @@ class Suanli(Tiresias):
         best = super().next_wake_s(pending, cluster, now_s)
         best = math.inf if best is None else best
         waiting: list[float] | None = None
-        for r in cluster.running:
+        for r in cluster.running if self._stated else ():
             req = r.request
             if not req.estimate_stated or req.estimated_duration_s is None:
                 continue
