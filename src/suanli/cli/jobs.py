@@ -207,9 +207,7 @@ def queue(as_json: JsonOpt = False) -> None:
     table = Table("pos", "id", "name", "user", "priority", "expected", "why it waits")
     for r in rows:
         est = r["estimated_duration_s"]
-        expected = "" if est is None else f"{est / 3600:.2f} h"
-        if est is not None and not r["estimate_stated"]:
-            expected += " (history)"
+        expected = "" if est is None else seconds(est) + ("" if r["estimate_stated"] else " (history)")
         table.add_row(
             str(r["position"]), str(r["id"]), r["name"], r["user"], str(r["priority"]), expected, r["reason"]
         )

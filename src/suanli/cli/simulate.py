@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from suanli.cli.output import seconds
 from suanli.core.errors import BadInput
 
 TABLE_COLUMNS = (
@@ -28,14 +29,6 @@ TABLE_COLUMNS = (
     ("worst user slowdown", "worst_user_slowdown", "ratio"),
     ("preemptions", "preemptions", None),
 )
-
-
-def _fmt_time(value: float) -> str:
-    if value < 120:
-        return f"{value:.1f} s"
-    if value < 7200:
-        return f"{value / 60:.1f} min"
-    return f"{value / 3600:.1f} h"
 
 
 def _policy_names(policy: str | None, compare: str | None) -> list[str]:
@@ -206,7 +199,7 @@ def simulate(
         for _, key, kind in TABLE_COLUMNS:
             value = getattr(s, key)
             if kind == "time":
-                row.append(_fmt_time(value))
+                row.append(seconds(value))
             elif kind == "pct":
                 row.append(f"{100 * value:.1f}%")
             elif kind == "ratio":
