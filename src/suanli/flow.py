@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 from suanli.api import Client
+from suanli.estimate.workload_spec import workload_from_dict
 from suanli.jobs.spec import JobSpec
 from suanli.run.agent import cluster_state, job_history, job_request
 from suanli.run.local import LocalExecutor
@@ -56,8 +57,6 @@ def estimate(spec: JobSpec) -> dict[str, Any] | None:
     workload or names no accelerator (CPU jobs are not modelled)."""
     if not spec.workload or not spec.resources.accelerators:
         return None
-    from suanli.plan.options import workload_from_dict
-
     workload_from_dict(dict(spec.workload))  # unknown fields are named, with near names
     est = workload_estimate(spec.workload, spec.resources.accelerators, spec.num_nodes)
     if est is None:

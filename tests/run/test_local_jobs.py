@@ -265,6 +265,11 @@ def test_default_policy_queues_jobs_with_less_expected_time_first(tmp_path, monk
     proc = cli("submit", str(bad))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "expected_duration=-1: must be a positive duration" in proc.stderr
+    # The scheduler times a `workload:` block with the estimator, so a typo there is refused at submit.
+    bad = write_job(tmp_path, "workload: {params: 7e9, tokns: 1e12}\nrun: 'true'\n", "f.yaml")
+    proc = cli("submit", str(bad))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "workload.tokns=1e12: is not a train workload field (did you mean: tokens?)" in proc.stderr
     cli("cancel", str(blocker), str(unknown), str(long), str(short), check=True)
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from suanli.catalog.offers import MODES, Catalog, Offer, load_catalog
 from suanli.core.errors import BadInput
+from suanli.estimate.workload_spec import WorkloadSpec, workload_from_dict
 from suanli.plan import modes as _modes
 from suanli.plan import spot as _spot
-from suanli.plan.options import Estimator, Option, Workload, enumerate_options, workload_from_dict
+from suanli.plan.options import Estimator, Option, enumerate_options
 from suanli.plan.pareto import pareto_front
 from suanli.plan.portfolio import Portfolio, plan_portfolio
 from suanli.plan.recommend import OBJECTIVES, binding, explain, objective_key
@@ -90,7 +91,7 @@ def _hours(v: str | float | None, field_: str) -> float | None:
 
 
 def plan(
-    workload: Workload | dict | None = None,
+    workload: WorkloadSpec | dict | None = None,
     *,
     catalog: Catalog | None = None,
     offers: Sequence[Offer] | None = None,
@@ -116,7 +117,7 @@ def plan(
     progress: Callable[[str], None] | None = None,
     **workload_fields: Any,
 ) -> Plan:
-    """Plan a workload. Give it as a Workload, a dict (job.yaml's `workload:`), or keywords
+    """Plan a workload. Give it as a WorkloadSpec, a dict (job.yaml's `workload:`), or keywords
     (`params="7e9", tokens="1e12"`; serving: `kind="infer", tokens_per_second=..., duration="30d"`).
 
     `deadline` is a duration ("30d", or seconds); `spot=None` considers spot, True only spot, False none;
@@ -278,7 +279,12 @@ def _check_constraints(
 
 
 def _assumptions(
-    wl: Workload, s: _modes.ModelSettings, pue: float, pue_src: str, region: str, utilisation: float | None
+    wl: WorkloadSpec,
+    s: _modes.ModelSettings,
+    pue: float,
+    pue_src: str,
+    region: str,
+    utilisation: float | None,
 ) -> list[str]:
     out = [
         "time, layout and energy from suanli's estimator (one estimate per accelerator and device count); "
@@ -315,7 +321,7 @@ __all__ = [
     "Option",
     "Plan",
     "Portfolio",
-    "Workload",
+    "WorkloadSpec",
     "plan",
     "plan_portfolio",
     "skypilot_rule",

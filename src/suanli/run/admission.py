@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from suanli.estimate.workload_spec import workload_from_dict
 from suanli.jobs.spec import JobSpec
 from suanli.run.pool import check_fits_pool, discover_local_node
 from suanli.store.records import NodeRecord
@@ -21,10 +22,13 @@ def pool(store: Store) -> list[NodeRecord]:
 
 
 def admit(store: Store, specs: Sequence[JobSpec], nodes: Sequence[NodeRecord] | None = None) -> list[int]:
-    """Store the jobs as PENDING if every one can ever fit the pool; all or none. Jobs for a Ray
-    cluster are checked against it when they are placed (a placement group per attempt)."""
+    """Store the jobs as PENDING if every one has a valid `workload:` block (when it has one) and can
+    ever fit the pool; all or none. Jobs for a Ray cluster are checked against it when they are
+    placed (a placement group per attempt)."""
     nodes = pool(store) if nodes is None else nodes
     for spec in specs:
+        if spec.workload:  # the scheduler times it with the estimator: a typo is named now, not ignored
+            workload_from_dict(dict(spec.workload))
         if spec.backend == "local":
             check_fits_pool(spec, nodes)
     return store.submit_many(specs)
