@@ -14,7 +14,8 @@ Bound: how close a non-clairvoyant policy can come to the SRTF oracle when it is
 whole job-size distribution in advance (never the size of any one job): a Gittins-index policy per
 GPU count over attained time. Not a policy to deploy (the distribution is the future of the trace);
 a reference for what "within 10% of the oracle" asks of any policy that does not know job lengths. Also
-the default told every job's true length as an unstated guess (used only inside its queues).
+the default told every job's true length as an unstated guess (used only inside its queues), and a
+Gittins policy told in advance the true lengths of each job's siblings (same size, submitted together).
 
 Estimates: every VC again, with stated runtime estimates (like Slurm's --time) on all or half of the
 jobs, off by a lognormal factor: how close the default comes to the oracle when users say how long
@@ -235,50 +236,71 @@ def gittins_table(samples: Sequence[float], grid: Sequence[float]) -> list[float
     return out
 
 
-class GittinsKnownSizes:
-    """Reference only: Gittins index over attained time, per GPU count, from the sizes of every job in
-    the trace (told in advance). Ranks jobs by the index of their own GPU count's distribution."""
+def _gittins(samples: list[float], step: float = 1.25) -> tuple[list[float], list[float]]:
+    grid, x = [0.0], 10.0
+    while x < max(samples) * step:
+        grid.append(x)
+        x *= step
+    return grid, gittins_table(samples, grid)
 
-    name = "gittins-known-sizes"
+
+class GittinsKnown:
+    """Reference only: each job ranked by the Gittins index, over attained time, of a size
+    distribution told in advance (never the job's own length)."""
+
     preemptive = True
     clairvoyant = False
 
-    def __init__(self, sizes: list[tuple[int, float]], min_class: int = 30, step: float = 1.25) -> None:
-        groups: dict[int | None, list[float]] = {None: [t for _, t in sizes]}
-        for g, t in sizes:
-            groups.setdefault(g, []).append(t)
-        self.tables = {}
-        for g, samples in groups.items():
-            if g is not None and len(samples) < min_class:
-                continue  # too few jobs of this size: use the whole trace's distribution
-            grid, x = [0.0], 10.0
-            while x < max(samples) * step:
-                grid.append(x)
-                x *= step
-            self.tables[g] = (grid, gittins_table(samples, grid))
+    def __init__(self, name: str, tables: dict[str, tuple[list[float], list[float]]]) -> None:
+        self.name = name
+        self.tables = tables  # job id -> (grid, index)
 
-    def _table(self, gpus: int) -> tuple[list[float], list[float]]:
-        return self.tables.get(gpus) or self.tables[None]
+    @classmethod
+    def sizes(cls, jobs: list, min_class: int = 30) -> GittinsKnown:
+        """The whole trace's lengths of jobs with the same GPU count (all jobs for rare counts)."""
+        groups: dict[int, list[float]] = {}
+        for j in jobs:
+            groups.setdefault(j.gpus, []).append(j.duration_s)
+        every = _gittins([j.duration_s for j in jobs])
+        by_size = {g: _gittins(t) for g, t in groups.items() if len(t) >= min_class}
+        return cls("gittins-known-sizes", {j.id: by_size.get(j.gpus, every) for j in jobs})
 
-    def _index(self, gpus: int, attained_s: float) -> float:
-        grid, index = self._table(gpus)
+    @classmethod
+    def siblings(cls, jobs: list, window_s: float = 600, spread: float = 0.3) -> GittinsKnown:
+        """The true lengths of a job's siblings (same GPU count, each submitted within `window_s` of
+        the previous one), each widened by a lognormal spread; without siblings, `sizes`' table."""
+        fallback = cls.sizes(jobs).tables
+        tables = {}
+        ordered = sorted(jobs, key=lambda j: (j.gpus, j.submit_s))
+        bursts: list[list] = []
+        for prev, j in zip([None, *ordered], ordered, strict=False):
+            if prev is None or j.gpus != prev.gpus or j.submit_s - prev.submit_s > window_s:
+                bursts.append([])
+            bursts[-1].append(j)
+        for burst in bursts:
+            for j in burst:
+                near = [max(k.duration_s, 1.0) for k in burst if k is not j]
+                widened = [d * math.exp(spread * z) for d in near for z in (-1.5, -0.5, 0.5, 1.5)]
+                tables[j.id] = _gittins(widened) if near else fallback[j.id]
+        return cls("gittins-known-siblings", tables)
+
+    def _index(self, job_id: str, attained_s: float) -> float:
+        grid, index = self.tables[job_id]
         return index[bisect_right(grid, attained_s) - 1]
 
     def decide(self, pending, cluster, now_s):
         entries = [
-            ((-self._index(r.request.total_gpus, r.attained_s(now_s)), 0, r.started_s, str(r.request.id)), r)
+            ((-self._index(r.request.id, r.attained_s(now_s)), 0, r.started_s, str(r.request.id)), r)
             for r in cluster.running
         ]
-        entries += [
-            ((-self._index(j.total_gpus, j.attained_s()), 1, j.submit_time_s, str(j.id)), j) for j in pending
-        ]
+        entries += [((-self._index(j.id, j.attained_s()), 1, j.submit_time_s, str(j.id)), j) for j in pending]
         return preemptive_pass(entries, cluster, consolidate=True)
 
     def next_wake_s(self, pending, cluster, now_s):
         """The next time a running job's attained time crosses a grid point (its index may change)."""
         best = None
         for r in cluster.running:
-            grid = self._table(r.request.total_gpus)[0]
+            grid = self.tables[r.request.id][0]
             k = bisect_right(grid, r.attained_s(now_s))
             if k < len(grid):
                 at = now_s + max(grid[k] - r.attained_s(now_s), 1e-6)
@@ -306,16 +328,16 @@ def bound(vcs: list[str] | None) -> None:
     )
     print(
         "| VC | cluster | suanli / oracle | suanli told true lengths / oracle "
-        "| gittins-known-sizes / oracle |"
+        "| gittins-known-sizes / oracle | gittins-known-siblings / oracle |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for vc in vcs or ["103959", "2869ce", "7f04ca"]:
         trace = load_trace(philly, vc=vc)
         nodes = parse_cluster(f"{sizes[vc]}x4")
-        known = GittinsKnownSizes([(j.gpus, j.duration_s) for j in trace.jobs])
         told = get_policy("suanli")
         told.clairvoyant = True  # true lengths as its (history-like, unstated) estimates: inside queues only
-        policies = (get_policy("srtf-oracle"), get_policy("suanli"), told, known)
+        known = (GittinsKnown.sizes(trace.jobs), GittinsKnown.siblings(trace.jobs))
+        policies = (get_policy("srtf-oracle"), get_policy("suanli"), told, *known)
         jct = [summarize(simulate(trace.jobs, nodes, p, skip_invalid=True)).avg_jct_s for p in policies]
         cells = " | ".join(f"{x / jct[0]:.3f}" for x in jct[1:])
         print(f"| {vc} | {sizes[vc]}x4 | {cells} |", flush=True)
