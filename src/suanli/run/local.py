@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,6 +25,17 @@ def run_dir_for(job_id: int, attempt: int) -> Path:
 
 
 def _free_port() -> int:
+    """A free port for the workers' rendezvous, below Linux's ephemeral range (32768+): a port the
+    kernel hands out for outgoing connections can be taken again before rank 0 binds it."""
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(20_000, 32_000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
