@@ -10,6 +10,17 @@ from typing import Any
 from suanli.core.errors import BadInput, did_you_mean
 from suanli.core.units import parse_duration
 
+SHAPE_KEYS = (  # a model given by its shape instead of `model` or `params`
+    "layers",
+    "hidden",
+    "heads",
+    "kv_heads",
+    "ffn_hidden",
+    "vocab",
+    "experts",
+    "experts_per_token",
+    "active_params",
+)
 TRAIN_KEYS = (
     "model",
     "params",
@@ -28,15 +39,7 @@ TRAIN_KEYS = (
     "flash_attention",
     "sequence_parallel",
     "network_gbps",
-    "layers",
-    "hidden",
-    "heads",
-    "kv_heads",
-    "ffn_hidden",
-    "vocab",
-    "experts",
-    "experts_per_token",
-    "active_params",
+    *SHAPE_KEYS,
 )
 INFER_KEYS = (
     "model",
@@ -48,15 +51,7 @@ INFER_KEYS = (
     "output_tokens",
     "tokens_per_second",
     "duration",
-    "layers",
-    "hidden",
-    "heads",
-    "kv_heads",
-    "ffn_hidden",
-    "vocab",
-    "experts",
-    "experts_per_token",
-    "active_params",
+    *SHAPE_KEYS,
 )
 
 
