@@ -1,4 +1,5 @@
-"""Foundation figures: submissions/s, CLI submit latency, submit-to-start latency, `suanli run` overhead.
+"""Foundation figures: submissions/s, CLI submit latency, submit-to-start latency, `suanli run` overhead,
+and the README's main job (examples/digits) end to end.
 
     python benchmarks/bench_foundation.py [--repeats 5]
 
@@ -82,6 +83,17 @@ def run_overhead_seconds(job: Path, n: int) -> tuple[list[float], list[float]]:
     return direct, through
 
 
+def digits_job(n: int) -> tuple[list[float], list[float]]:
+    """Wall seconds and final test accuracy of the README's main job, `suanli run examples/digits`."""
+    job = Path(__file__).resolve().parents[1] / "examples" / "digits" / "job.yaml"
+    walls, accuracy = [], []
+    for _ in range(n):
+        doc = json.loads(_cli("run", str(job), "--json").stdout)
+        walls.append(doc["wall_seconds"])
+        accuracy.append(doc["metrics"]["test_accuracy"])
+    return walls, accuracy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
@@ -99,6 +111,7 @@ def main() -> None:
         time.sleep(1.0)
         starts = submit_to_start_seconds(work, 10 * args.repeats)
         direct, through = run_overhead_seconds(trivial, 2 * args.repeats)
+        digits_walls, digits_accuracy = digits_job(args.repeats)
         _cli("agent", "stop")
 
     med = statistics.median
@@ -113,6 +126,12 @@ def main() -> None:
         ("submit -> process start (agent up), s", f"{med(starts):.3f}", "< 0.3", f"max {max(starts):.3f}"),
         ("`bash -c true` directly, s", f"{med(direct):.3f}", "-", "-"),
         ("`suanli run` of the same, s", f"{med(through):.3f}", "-", f"+{overhead:.3f} s overhead"),
+        (
+            "`suanli run examples/digits` job wall, s",
+            f"{med(digits_walls):.1f}",
+            "< 60, accuracy >= 0.95",
+            f"max {max(digits_walls):.1f}; accuracy min {min(digits_accuracy):.4f}",
+        ),
     ]
     width = [max(len(r[i]) for r in rows) for i in range(4)]
     header = ("measure", "median", "goal", "vs baseline")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -120,14 +119,12 @@ def test_the_cli_does_not_import_heavy_libraries():
     assert out.strip() == "[]"
 
 
-def test_digits_example_reaches_95_percent_in_under_a_minute():
-    started = time.time()
+def test_digits_example_reaches_95_percent():
+    # How long it takes is measured in benchmarks/bench_foundation.py, not here.
     proc = cli("run", "examples/digits/job.yaml", "--json", check=True, timeout=300)
     doc = json.loads(proc.stdout)
     assert doc["status"] == "SUCCEEDED"
     assert doc["metrics"]["test_accuracy"] >= 0.95
-    assert doc["wall_seconds"] < 60
-    assert time.time() - started < 120
     human_final = cli("status", str(doc["id"]), check=True).stdout
     assert "test_accuracy=" in human_final
 
