@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from suanli.schedule.policies._common import fit_first
+from suanli.schedule.policies._common import fit_first, remaining_estimate_s
 from suanli.schedule.policy import ClusterState, Decisions, JobRequest
 
 
@@ -20,8 +20,7 @@ class Sjf:
 
     def decide(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> Decisions:
         def key(j: JobRequest) -> tuple:
-            est = j.estimated_duration_s if j.estimated_duration_s is not None else float("inf")
-            return (-j.priority, est, j.submit_time_s, str(j.id))
+            return (-j.priority, remaining_estimate_s(j, 0.0), j.submit_time_s, str(j.id))
 
         return fit_first(sorted(pending, key=key), cluster, consolidate=self.consolidate)
 

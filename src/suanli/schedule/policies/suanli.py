@@ -47,8 +47,6 @@ def _time_left(job: JobRequest) -> float:
 
 class Suanli(Tiresias):
     name = "suanli"
-    preemptive = True
-    clairvoyant = False
 
     def __init__(
         self,

@@ -228,14 +228,11 @@ def simulate(
                 req = arrivals.pop(jid)
                 tj = by_id[jid]
                 if clairvoyant:
-                    est = tj.duration_s
+                    req = _replace(req, estimated_duration_s=tj.duration_s)
                 elif tj.estimate_s is not None:
                     req = _replace(req, estimated_duration_s=tj.estimate_s, estimate_stated=True)
-                    est = None
-                else:
-                    est = estimator.guess(tj.user, tj.gpus)
-                if est is not None:
-                    req = _replace(req, estimated_duration_s=est)
+                elif (guess := estimator.guess(tj.user, tj.gpus)) is not None:
+                    req = _replace(req, estimated_duration_s=guess)
                 pending[jid] = req
                 remaining[jid] = tj.duration_s
                 attained[jid] = 0.0
