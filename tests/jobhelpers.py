@@ -40,7 +40,8 @@ def write_job(directory: Path, text: str, name: str = "job.yaml") -> Path:
     return path
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+def wait_for(predicate, timeout: float = 180.0, interval: float = 0.05):
+    """Wait for an event; the timeout is only a safety net for a hung test (a loaded machine is slow)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()

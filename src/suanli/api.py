@@ -16,6 +16,7 @@ from suanli.core.errors import BadInput, SuanliError
 from suanli.jobs.spec import JobSpec, load_spec
 from suanli.jobs.states import JobState
 from suanli.run import admission, control
+from suanli.run.metrics import READ_BYTES
 from suanli.store.records import EventRecord, JobRecord, NodeRecord
 from suanli.store.store import Store
 
@@ -30,6 +31,7 @@ class Client:
         self.start_agent = start_agent
         self._pool_checked_at = 0.0
         self._nodes: list[NodeRecord] = []
+        self._revived = False
 
     # ---- submitting ---------------------------------------------------------------------------
 
@@ -50,13 +52,16 @@ class Client:
         self._nodes, self._pool_checked_at = admission.pool(self.store), time.monotonic()
         return self._nodes
 
-    def submit(self, spec: JobSpec | str | Path, env: dict[str, str] | None = None) -> int:
-        """Validate, store as PENDING and wake the agent. Returns the job id at once."""
-        return self.submit_many([self.load(spec, env)])[0]
+    def submit(
+        self, spec: JobSpec | str | Path, env: dict[str, str] | None = None, *, key: str | None = None
+    ) -> int:
+        """Validate, store as PENDING and wake the agent. Returns the job id at once. A retried call
+        with the same idempotency `key` returns the first call's id and stores nothing."""
+        return self.submit_many([self.load(spec, env)], key=key)[0]
 
-    def submit_many(self, specs: Sequence[JobSpec]) -> list[int]:
+    def submit_many(self, specs: Sequence[JobSpec], *, key: str | None = None) -> list[int]:
         """Submit several jobs in one transaction (all or none)."""
-        ids = admission.admit(self.store, specs, self.pool())
+        ids = admission.admit(self.store, specs, self.pool(), key=key)
         self.wake()
         return ids
 
@@ -66,11 +71,22 @@ class Client:
 
     # ---- reading ------------------------------------------------------------------------------
 
+    def revive(self) -> None:
+        """If jobs are RUNNING but no agent watches them (it was killed), start one and let it finish a
+        pass, so what is read next says how they really are (once per Client)."""
+        if not self.start_agent or self._revived:
+            return
+        self._revived = True
+        if control.running_agent() is None and self.store.running():
+            control.sync(control.ensure_agent(self.store.url))
+
     def get(self, job_id: int) -> JobRecord:
+        self.revive()
         return self.store.get(job_id)
 
     def jobs(self, *, all: bool = False, user: str | None = None, limit: int = 50) -> list[JobRecord]:
         """Recent jobs; without `all`, only those not yet finished plus the last few finished."""
+        self.revive()
         jobs = self.store.list_jobs(user=user, limit=limit, with_attempts=True)
         return (
             jobs if all else [j for j in jobs if not j.is_terminal] + [j for j in jobs if j.is_terminal][:10]
@@ -85,6 +101,7 @@ class Client:
         from suanli.run.agent import cluster_state, job_history, job_request
         from suanli.run.schedconfig import make_policy
 
+        self.revive()
         pending = self.store.list_jobs([JobState.PENDING], with_attempts=True)
         pending = [j for j in pending if j.spec.get("backend") != "ray"]
         history = job_history(self.store)
@@ -159,7 +176,7 @@ class Client:
                 try:
                     with path.open("rb") as f:
                         f.seek(offset)
-                        data = f.read()
+                        data = f.read(READ_BYTES)  # a 100 MB log streams in bounded pieces
                     offset += len(data)
                     chunk = data.decode(errors="replace")
                 except FileNotFoundError:

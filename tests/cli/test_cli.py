@@ -57,8 +57,12 @@ def test_unknown_job_id(command):
 
 
 def test_bad_env_option(tmp_path):
-    proc = cli("submit", str(write_job(tmp_path, "run: 'true'\n")), "--env", "NOEQUALS")
-    assert proc.returncode == 2 and "--env=NOEQUALS: must be KEY=VALUE" in proc.stderr
+    job = str(write_job(tmp_path, "run: 'true'\n"))
+    proc = cli("submit", job, "--env", "NOT_SET_HERE")
+    assert proc.returncode == 2
+    assert "--env=NOT_SET_HERE: is not set in your environment; give it as KEY=VALUE" in proc.stderr
+    proc = cli("submit", job, "--env", "=x")
+    assert proc.returncode == 2 and "--env==x: must be KEY=VALUE, or KEY to pass your value" in proc.stderr
 
 
 def test_missing_job_file(tmp_path):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from suanli.cli.output import emit_json, out, size
+from suanli.cli.output import emit_json, out, safe, size
 from suanli.cli.state import client
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
@@ -25,8 +25,8 @@ def nodes(as_json: JsonOpt = False) -> None:
     for n in records:
         accel = f"{n.used_gpus}/{n.gpus} {n.accelerator}" if n.accelerator else "-"
         table.add_row(
-            n.name, n.status, f"{n.used_cpus:g}/{n.cpus:g}",
-            f"{size(n.used_memory_bytes)}/{size(n.memory_bytes)}", accel, str(n.running_jobs),
+            safe(n.name), n.status, f"{n.used_cpus:g}/{n.cpus:g}",
+            f"{size(n.used_memory_bytes)}/{size(n.memory_bytes)}", safe(accel), str(n.running_jobs),
         )  # fmt: skip
     out.print(table)
 
@@ -66,6 +66,7 @@ def agent_status(as_json: JsonOpt = False) -> None:
     """Is the agent running, and for which database?"""
     from suanli.run.control import running_agent
 
+    client().revive()  # jobs left RUNNING with no agent: start one to watch them
     info = running_agent()
     if as_json:
         emit_json(_agent_doc(info, info is not None))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -9,12 +11,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from suanli.cli.output import clock, emit_json, err, metrics_line, out, seconds
+from suanli.cli.output import clock, emit_json, err, metrics_line, out, safe, seconds
 from suanli.cli.state import client, db_url
 from suanli.core.errors import BadInput
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
-EnvOpt = Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE added to the job's envs.")]
+EnvOpt = Annotated[
+    list[str] | None,
+    typer.Option("--env", "-e", help="KEY=VALUE added to the job's envs; KEY alone takes your value of KEY."),
+]
 JobFile = Annotated[Path, typer.Argument(help="The job's YAML file.", show_default=False)]
 BackendOpt = Annotated[
     str | None, typer.Option("--backend", help="local or ray (default: the spec's `backend`, else local).")
@@ -28,15 +33,24 @@ RayOpt = Annotated[
 
 
 def _overrides(backend: str | None, ray_address: str | None) -> dict:
-    return {"backend": backend, "ray_address": ray_address if backend == "ray" else None}
+    """CLI flags that replace fields of the file; the job's user is whoever submits it (SUANLI_USER, else
+    the login name), never the environment of the agent that stores it."""
+    user = os.environ.get("SUANLI_USER") or getpass.getuser()
+    return {"backend": backend, "ray_address": ray_address if backend == "ray" else None, "user": user}
 
 
-def _envs(values: list[str] | None) -> dict[str, str]:
+def _envs(values: list[str] | None, flag: str = "--env") -> dict[str, str]:
+    """KEY=VALUE pairs; a bare KEY passes the submitter's own value (as SkyPilot's --env KEY does): the
+    job never sees the environment of whoever started the agent, only what is passed explicitly."""
     env = {}
     for item in values or []:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise BadInput("--env", item, "must be KEY=VALUE")
+        if not key:
+            raise BadInput(flag, item, "must be KEY=VALUE, or KEY to pass your value of KEY")
+        if not sep:
+            if key not in os.environ:
+                raise BadInput(flag, key, "is not set in your environment; give it as KEY=VALUE")
+            value = os.environ[key]
         env[key] = value
     return env
 
@@ -65,15 +79,14 @@ def run(
         if as_json:
             emit_json(doc)
             return
+        name = safe(repr(spec.name))
         if doc["would_start_now"] is None:
-            out.print(f"[bold]dry run[/]: job {spec.name!r} goes to Ray, which places it ({doc['policy']})")
+            out.print(f"[bold]dry run[/]: job {name} goes to Ray, which places it ({doc['policy']})")
         elif doc["would_start_now"]:
-            where = ", ".join(doc["placement"])
-            out.print(
-                f"[bold]dry run[/]: job {spec.name!r} ({doc['policy']} policy) would start now on {where}"
-            )
+            where = safe(", ".join(doc["placement"]))
+            out.print(f"[bold]dry run[/]: job {name} ({doc['policy']} policy) would start now on {where}")
         else:
-            out.print(f"[bold]dry run[/]: job {spec.name!r} waits: {doc['waiting_reason']}")
+            out.print(f"[bold]dry run[/]: job {name} waits: {safe(doc['waiting_reason'])}")
         launch = doc["launch"]
         if doc.get("estimate"):
             e = doc["estimate"]
@@ -82,11 +95,11 @@ def run(
                 f"({e['device_hours_low']:.0f}-{e['device_hours_high']:.0f}), "
                 f"{e['memory_per_device_bytes'] / 2**30:.1f} GiB per device"
             )
-        out.print(f"  workdir: {launch['workdir']}")
+        out.print(f"  workdir: {safe(launch['workdir'])}")
         if launch["setup"]:
-            out.print(f"  setup:   {launch['setup'].strip()}")
-        out.print(f"  run:     {launch['run'].strip()}  (x{launch['num_workers']} workers)")
-        out.print("  env:     " + " ".join(f"{k}={v}" for k, v in launch["env"].items()))
+            out.print(f"  setup:   {safe(launch['setup'].strip())}")
+        out.print(f"  run:     {safe(launch['run'].strip())}  (x{launch['num_workers']} workers)")
+        out.print("  env:     " + safe(" ".join(f"{k}={v}" for k, v in launch["env"].items())))
         out.print("nothing was stored or started")
         return
 
@@ -96,10 +109,10 @@ def run(
     def on_event(what: str, record) -> None:  # type: ignore[no-untyped-def]
         job_id[:1] = [record.id]
         if what == "queued":
-            err.print(f"job {record.id} ({record.name}) queued")
+            err.print(f"job {record.id} ({safe(record.name)}) queued")
         else:
             a = record.attempts[-1]
-            err.print(f"job {record.id} {what} on {a.node} (pid {a.pid or '?'})")
+            err.print(f"job {record.id} {what} on {safe(a.node)} (pid {a.pid or '?'})")
 
     def on_log(chunk: str) -> None:
         for line in chunk.splitlines(keepends=True):
@@ -126,7 +139,7 @@ def run(
         emit_json(record.to_json())
     else:
         colour = "green" if record.state == "SUCCEEDED" else "red"
-        tail = metrics_line(record.metrics) or (record.reason or "")
+        tail = metrics_line(record.metrics) or safe(record.reason or "")
         out.print(
             f"job {record.id} [bold {colour}]{record.state}[/] in {seconds(record.wall_seconds)}"
             f" · attempts {len(record.attempts)} · {tail}"
@@ -165,24 +178,25 @@ def status(
         if as_json:
             emit_json(record.to_json())
             return
-        out.print(f"[bold]job {record.id}[/] {record.name}  [bold]{record.state}[/]  user {record.user}")
+        name, user = safe(record.name), safe(record.user)
+        out.print(f"[bold]job {record.id}[/] {name}  [bold]{record.state}[/]  user {user}")
         if record.reason:
-            out.print(f"  reason: {record.reason}")
-        out.print(f"  wall: {seconds(record.wall_seconds)}  log: {record.to_json()['log_path']}")
+            out.print(f"  reason: {safe(record.reason)}")
+        out.print(f"  wall: {seconds(record.wall_seconds)}  log: {safe(record.to_json()['log_path'])}")
         if record.metrics:
             out.print(f"  metrics: {metrics_line(record.metrics)}")
         table = Table("attempt", "node", "pid", "start", "end", "exit", "signal", "reason")
         for a in record.attempts:
             table.add_row(
-                str(a.number), a.node, str(a.pid or "-"), clock(a.started_at), clock(a.ended_at),
-                "-" if a.exit_code is None else str(a.exit_code), a.signal or "-", a.reason or "",
+                str(a.number), safe(a.node), str(a.pid or "-"), clock(a.started_at), clock(a.ended_at),
+                "-" if a.exit_code is None else str(a.exit_code), a.signal or "-", safe(a.reason or ""),
             )  # fmt: skip
         if record.attempts:
             out.print(table)
         last = record.last_attempt
         if last and last.log_tail and record.state == "FAILED":
             out.print("  last lines of the log:")
-            out.print("    " + last.log_tail.replace("\n", "\n    "), markup=False)
+            out.print("    " + safe(last.log_tail).replace("\n", "\n    "))
         return
     jobs = c.jobs(all=all_jobs, user=user)
     if as_json:
@@ -192,8 +206,8 @@ def status(
     for j in jobs:
         res = f"{j.cpus:g} CPU" + (f", {j.gpus}x {j.accelerator}" if j.accelerator else "")
         table.add_row(
-            str(j.id), j.name, j.user, j.state, str(len(j.attempts)), res, seconds(j.wall_seconds),
-            metrics_line(j.metrics) or (j.reason or ""),
+            str(j.id), safe(j.name), safe(j.user), j.state, str(len(j.attempts)), safe(res),
+            seconds(j.wall_seconds), metrics_line(j.metrics) or safe(j.reason or ""),
         )  # fmt: skip
     out.print(table)
 
@@ -209,8 +223,9 @@ def queue(as_json: JsonOpt = False) -> None:
         est = r["estimated_duration_s"]
         expected = "" if est is None else seconds(est) + ("" if r["estimate_stated"] else " (history)")
         table.add_row(
-            str(r["position"]), str(r["id"]), r["name"], r["user"], str(r["priority"]), expected, r["reason"]
-        )
+            str(r["position"]), str(r["id"]), safe(r["name"]), safe(r["user"]), str(r["priority"]), expected,
+            safe(r["reason"]),
+        )  # fmt: skip
     out.print(table)
     if rows:
         out.print(f"policy: {rows[0]['policy']}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -15,6 +17,15 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: object) -> str:
+    """Text from users and jobs (names, reasons) as Rich shows it literally: markup escaped, control
+    characters (ANSI escapes included) replaced, so nothing in a name can crash or repaint a terminal."""
+    return escape(_CONTROL.sub("?", str(text)))
 
 
 def seconds(value: float | None) -> str:
@@ -41,4 +52,4 @@ def size(value: float) -> str:
 
 
 def metrics_line(metrics: dict[str, float]) -> str:
-    return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+    return " ".join(f"{safe(k)}={v:.4g}" for k, v in metrics.items())

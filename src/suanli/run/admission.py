@@ -21,14 +21,20 @@ def pool(store: Store) -> list[NodeRecord]:
     return nodes
 
 
-def admit(store: Store, specs: Sequence[JobSpec], nodes: Sequence[NodeRecord] | None = None) -> list[int]:
+def admit(
+    store: Store,
+    specs: Sequence[JobSpec],
+    nodes: Sequence[NodeRecord] | None = None,
+    key: str | None = None,
+) -> list[int]:
     """Store the jobs as PENDING if every one has a valid `workload:` block (when it has one) and can
     ever fit the pool; all or none. Jobs for a Ray cluster are checked against it when they are
-    placed (a placement group per attempt)."""
+    placed (a placement group per attempt). A submission retried with the same idempotency `key`
+    returns the ids stored the first time."""
     nodes = pool(store) if nodes is None else nodes
     for spec in specs:
         if spec.workload:  # the scheduler times it with the estimator: a typo is named now, not ignored
             workload_from_dict(dict(spec.workload))
         if spec.backend == "local":
             check_fits_pool(spec, nodes)
-    return store.submit_many(specs)
+    return store.submit_many(specs, key)

@@ -5,7 +5,11 @@ The first command that needs it starts it (control.ensure_agent); later commands
 SUANLI_HOME/agent.json, wake it with SIGUSR1 and send it submissions over its Unix socket. Jobs run
 under their own supervisor (shim.py), so they survive the agent; a restarted agent reconciles every
 RUNNING attempt: it adopts live ones, records the outcome of those that ended, and fails (or retries,
-per the spec) those that vanished.
+per the spec) those that vanished, once every process they left is stopped.
+
+No request can take the agent down or hold it: each connection is answered on its own thread, with a
+size limit and a read deadline, and any failure becomes a one-line error to that client and a line in
+agent.log. The scheduling loop runs on the main thread only.
 """
 
 from __future__ import annotations
@@ -16,17 +20,20 @@ import fcntl
 import json
 import logging
 import os
+import re
 import select
 import signal
 import socket
 import sys
+import threading
 import time
 
-from suanli.core.errors import SuanliError
+from suanli.core.errors import BadInput, SuanliError
+from suanli.core.files import write_private
 from suanli.jobs.spec import load_spec
 from suanli.jobs.states import IllegalTransition, JobState
 from suanli.run import admission
-from suanli.run.control import info_path, read_agent_info, socket_path
+from suanli.run.control import MAX_REQUEST_BYTES, info_path, peer_uid, read_agent_info, socket_path
 from suanli.run.local import LocalExecutor, run_dir_for
 from suanli.run.metrics import LogTail, tail_text
 from suanli.run.pool import discover_local_node
@@ -43,16 +50,21 @@ log = logging.getLogger("suanli.agent")
 CANCEL_GRACE_SECONDS = 10.0
 HEARTBEAT_SECONDS = 10.0
 HISTORY_REFRESH_SECONDS = 10.0  # finished jobs' run times change slowly; not re-read every tick
+REQUEST_DEADLINE_SECONDS = 10.0  # a client has this long to send its whole request
+MAX_CONCURRENT_REQUESTS = 64
+SYNC_TIMEOUT_SECONDS = 120.0
+_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+_OVERRIDES = {"backend", "ray_address", "user"}
 
 
 class Agent:
-    def __init__(self, store: Store, policy_name: str | None = None) -> None:
+    def __init__(self, store: Store, policy_name: str | None = None, job_umask: int = 0o022) -> None:
         self.store = store
         config = load_scheduler_config()
         if policy_name:
             config = config.model_copy(update={"policy": policy_name})
         self.policy = make_policy(config)
-        self.executor = LocalExecutor()
+        self.executor = LocalExecutor(job_umask)
         self._ray: RayExecutor | None = None
         self.node = discover_local_node()
         self.tails: dict[tuple[int, int], LogTail] = {}
@@ -64,6 +76,12 @@ class Agent:
         self._last_memory_check = 0.0
         self._history = HistoryEstimator()
         self._history_at = 0.0
+        self._wake_w: int | None = None
+        self._sync_lock = threading.Lock()
+        self._sync_waiters: list[threading.Event] = []
+        self._requests = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
+        self._db_identity = store.file_identity()
+        self._last_error: tuple[str, float] = ("", 0.0)
 
     def executor_for(self, job: JobRecord) -> LocalExecutor | RayExecutor:
         if job.spec.get("backend") == "ray":
@@ -87,34 +105,41 @@ class Agent:
         if check_memory:
             self._last_memory_check = time.time()
         for job, attempt in self.store.running(self.node.name) + self.store.running(RAY_NODE):
-            key = (job.id, attempt.number)
-            executor = self.executor_for(job)
-            tail = self.tails.get(key)
-            if tail is None:
-                done = sum(1 for p in self.store.metric_history(job.id) if p["attempt"] == attempt.number)
-                tail = self.tails[key] = LogTail(executor.log_path(attempt), skip_points=done)
-            outcome = executor.poll(job, attempt)
-            self.store.add_metrics(job.id, attempt.number, tail.read())
-            if outcome is None:
-                if job.cancel_requested:
-                    self._stop(key, job, attempt)
-                elif check_memory and job.memory_bytes and executor is self.executor:
-                    self._check_memory(key, job, attempt)
-                continue
-            reason = self.overrides.pop(key, None) or outcome.reason
-            state = self.store.finish_attempt(
-                job.id,
-                attempt.number,
-                exit_code=outcome.exit_code,
-                signal=outcome.signal,
-                reason=reason,
-                log_tail=tail_text(executor.log_path(attempt)) if outcome.exit_code != 0 else None,
-                preempted=key in self.preempted,
-            )
-            log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
-            for d in (self.tails, self.term_sent):
-                d.pop(key, None)
-            self.preempted.discard(key)
+            try:
+                self._watch(job, attempt, check_memory)
+            except Exception as e:  # one job's trouble (a full disk, a bad log) must not stall the others
+                self._log_once(f"job {job.id} attempt {attempt.number}: {_one_line(e)}")
+
+    def _watch(self, job: JobRecord, attempt: AttemptRecord, check_memory: bool) -> None:
+        key = (job.id, attempt.number)
+        executor = self.executor_for(job)
+        tail = self.tails.get(key)
+        if tail is None:
+            done = sum(1 for p in self.store.metric_history(job.id) if p["attempt"] == attempt.number)
+            tail = self.tails[key] = LogTail(executor.log_path(attempt), skip_points=done)
+        outcome = executor.poll(job, attempt)
+        self.store.add_metrics(job.id, attempt.number, tail.read())
+        tail.commit()  # only once the points are stored: a failed write reads them again next time
+        if outcome is None:
+            if job.cancel_requested:
+                self._stop(key, job, attempt)
+            elif check_memory and job.memory_bytes and executor is self.executor:
+                self._check_memory(key, job, attempt)
+            return
+        reason = self.overrides.pop(key, None) or outcome.reason
+        state = self.store.finish_attempt(
+            job.id,
+            attempt.number,
+            exit_code=outcome.exit_code,
+            signal=outcome.signal,
+            reason=reason,
+            log_tail=tail_text(executor.log_path(attempt)) if outcome.exit_code != 0 else None,
+            preempted=key in self.preempted,
+        )
+        log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
+        for d in (self.tails, self.term_sent):
+            d.pop(key, None)
+        self.preempted.discard(key)
 
     def _stop(self, key: tuple[int, int], job: JobRecord, attempt: AttemptRecord) -> None:
         sent = self.term_sent.get(key)
@@ -170,7 +195,7 @@ class Agent:
         except IllegalTransition:
             return  # cancelled (or started elsewhere) since we read it
         try:
-            handle = self.executor_for(job).launch(job, attempt)
+            handle = self.executor_for(job).launch(job, attempt, self.store.secrets(job.id))
         except Exception as e:  # nothing a launch raises may leave the job RUNNING with no process
             self.store.finish_attempt(
                 job.id, attempt.number, exit_code=None, signal=None, reason=f"launch failed: {e}"
@@ -182,51 +207,145 @@ class Agent:
 
     # ---- the loop -------------------------------------------------------------------------------
 
-    def handle(self, request: dict) -> dict:
-        """One request from a client; errors come back with their exit code, nothing half-done."""
+    def handle(self, request: object) -> dict:
+        """One request from a client, on its own thread; errors come back with their exit code,
+        nothing half-done, and the agent goes on whatever happened."""
         try:
-            if request.get("op") == "submit":
-                spec = load_spec(
-                    request["path"],
-                    env_overrides=request.get("env") or None,
-                    overrides=request.get("overrides"),
-                )
-                (job_id,) = admission.admit(self.store, [spec])
-                self.tick()  # start it now if it fits
-                return {"id": job_id}
-            if request.get("op") == "ping":
+            if not isinstance(request, dict):
+                return _bad("request", type(request).__name__, "must be a JSON object with an `op`")
+            op = request.get("op")
+            if op == "submit":
+                return self._submit(request)
+            if op == "sync":
+                return self._sync()
+            if op == "ping":
                 return {"pid": os.getpid()}
-            return {"error": f"unknown request {request.get('op')!r}", "exit_code": 2}
+            return _bad("op", op, "must be submit, sync or ping")
         except SuanliError as e:
             return {"error": str(e), "exit_code": e.exit_code}
+        except RecursionError:
+            return _bad("request", "(too deeply nested)", "must nest less deeply")
+        except Exception as e:  # a bug, a full disk, a corrupt database: the client hears, the agent goes on
+            log.exception("request %.200r failed", request)
+            return {"error": f"the agent could not handle the request: {_one_line(e)}", "exit_code": 1}
 
-    def _answer(self, listener: socket.socket) -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.settimeout(5.0)
-            data = b""
+    def _submit(self, request: dict) -> dict:
+        path = request.get("path")
+        if not isinstance(path, str) or not path:
+            return _bad("path", path, "must be the path of a job file")
+        env = _str_map(request.get("env"), "env")
+        overrides = request.get("overrides") or {}
+        if not isinstance(overrides, dict) or not set(overrides) <= _OVERRIDES:
+            return _bad("overrides", overrides, f"may only set {', '.join(sorted(_OVERRIDES))}")
+        key = request.get("key")
+        if key is not None and not (isinstance(key, str) and _KEY.fullmatch(key)):
+            return _bad("key", key, "must be 1-100 letters, digits or . _ : -")
+        spec = load_spec(path, env_overrides=env or None, overrides=overrides)
+        (job_id,) = admission.admit(self.store, [spec], key=key)
+        self.wake()  # the main loop starts it now if it fits
+        return {"id": job_id}
+
+    def _sync(self) -> dict:
+        done = threading.Event()
+        with self._sync_lock:
+            self._sync_waiters.append(done)
+        self.wake()
+        if not done.wait(SYNC_TIMEOUT_SECONDS):
+            return {"error": f"the agent did not finish a pass within {SYNC_TIMEOUT_SECONDS:.0f} s",
+                    "exit_code": 1}  # fmt: skip
+        return {"synced": True}
+
+    def wake(self) -> None:
+        if self._wake_w is not None:
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._wake_w, b"\0")
+
+    def _serve_connection(self, conn: socket.socket) -> None:
+        """Read one request (size limit, deadline), answer it, close."""
+        try:
+            with conn:
+                if peer_uid(conn) != os.getuid():
+                    log.warning("refused a connection from another user's process")
+                    return
+                try:
+                    request = json.loads(_read_request(conn))
+                    answer = self.handle(request)
+                except BadInput as e:
+                    answer = {"error": str(e), "exit_code": 2}
+                except (ValueError, RecursionError) as e:
+                    answer = _bad("request", "(not JSON)", f"must be one JSON line ({_one_line(e)})")
+                with contextlib.suppress(OSError):
+                    conn.settimeout(REQUEST_DEADLINE_SECONDS)
+                    conn.sendall(json.dumps(answer).encode() + b"\n")
+                    _drain(conn)
+        except Exception:
+            log.exception("a connection failed")
+        finally:
+            self._requests.release()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
             try:
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                answer = self.handle(json.loads(data))
-            except (OSError, ValueError) as e:
-                answer = {"error": f"bad request: {e}", "exit_code": 2}
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps(answer).encode() + b"\n")
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                log.exception("accept failed")
+                return
+            conn.setblocking(True)
+            if not self._requests.acquire(blocking=False):
+                with conn, contextlib.suppress(OSError):
+                    conn.settimeout(1.0)
+                    busy = {"error": "the agent is busy with other requests; try again", "exit_code": 1}
+                    conn.sendall(json.dumps(busy).encode() + b"\n")
+                continue
+            threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
 
-    def serve(self) -> None:
-        lock = (home() / "agent.lock").open("w")
+    def _database_gone(self) -> bool:
+        """True when the SQLite file the agent opened was removed or replaced: serving on would
+        acknowledge jobs into a file nobody can see again."""
+        if self._db_identity is None:
+            return False
+        now = self.store.file_identity()
+        if now == self._db_identity:
+            return False
+        what = "removed" if now is None else "replaced"
+        log.error("the database file %s was %s; the agent stops (jobs keep running)", self.store.path, what)
+        return True
+
+    def _log_once(self, message: str) -> None:
+        """Log a failing tick's error once a minute, not four times a second."""
+        last, at = self._last_error
+        if message != last or time.time() - at > 60:
+            log.error("tick failed: %s", message, exc_info=message != last)
+            self._last_error = (message, time.time())
+
+    def _listen(self, sock_path: str) -> socket.socket:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(sock_path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # owner-only: whoever can connect can run jobs as us
+        try:
+            listener.bind(sock_path)
+        finally:
+            os.umask(old_umask)
+        listener.listen(64)
+        listener.setblocking(False)
+        return listener
+
+    def serve(self) -> int:
+        """The loop: tick, answer, repeat until SIGTERM. Returns the process exit code."""
+        # The lock is on SUANLI_HOME itself: a lock file could be deleted, letting a second agent in.
+        lock = os.open(home(), os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.info("another agent holds the lock; exiting")
-            return
+            return 0
         wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
+        for fd in (wake_r, wake_w):
+            os.set_blocking(fd, False)
+        self._wake_w = wake_w
         signal.set_wakeup_fd(wake_w)
 
         def stop(_signum: int, _frame: object) -> None:
@@ -238,15 +357,8 @@ class Agent:
         signal.signal(signal.SIGCHLD, lambda *_: None)
 
         sock_path = socket_path()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(sock_path)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_umask = os.umask(0o177)  # owner-only: whoever can connect can run jobs as us
-        try:
-            listener.bind(sock_path)
-        finally:
-            os.umask(old_umask)
-        listener.listen(64)
+        listener = self._listen(sock_path)
+        sock_id = _identity(sock_path)
 
         n = self.node
         self.store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
@@ -259,20 +371,30 @@ class Agent:
             "node": n.name,
             "socket": sock_path,
         }
-        tmp = info_path().with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, info_path())
+        write_private(info_path(), json.dumps(info))
         log.info("agent %s up on node %s (%s)", os.getpid(), n.name, self.store.url)
+        code = 0
         try:
             while not self.stopping:
+                if self._database_gone():
+                    code = 1
+                    break
+                with self._sync_lock:
+                    waiters, self._sync_waiters = self._sync_waiters, []
                 try:
                     self.tick()
-                except Exception:
-                    log.exception("tick failed")
-                timeout = 0.25 if self.tails else 2.0
+                except Exception as e:
+                    self._log_once(_one_line(e))
+                for done in waiters:
+                    done.set()
+                if _identity(sock_path) != sock_id:  # deleted or replaced: listen again
+                    log.warning("socket %s was removed; listening again", sock_path)
+                    listener.close()
+                    listener, sock_id = self._listen(sock_path), _identity(sock_path)
+                timeout = 0.25 if self.tails or self._sync_waiters else 2.0
                 ready, _, _ = select.select([wake_r, listener], [], [], timeout)
                 if listener in ready:
-                    self._answer(listener)
+                    self._accept(listener)
                 if wake_r in ready:
                     with contextlib.suppress(BlockingIOError):
                         while os.read(wake_r, 512):
@@ -282,9 +404,71 @@ class Agent:
             current = read_agent_info()
             if current is not None and current.pid == os.getpid():
                 info_path().unlink(missing_ok=True)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(sock_path)
+                if _identity(sock_path) == sock_id:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(sock_path)
             log.info("agent %s stopped", os.getpid())
+        return code
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return f"{type(e).__name__}: {text}"[:300]
+
+
+def _bad(field: str, value: object, allowed: str) -> dict:
+    shown = value if isinstance(value, str) else repr(value)
+    return {"error": str(BadInput(field, shown[:80], allowed)), "exit_code": 2}
+
+
+def _str_map(value: object, field: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(x, str) for kv in value.items() for x in kv):
+        raise BadInput(field, repr(value)[:80], "must be a mapping of names to strings")
+    return value
+
+
+def _drain(conn: socket.socket) -> None:
+    """Read what a client still sends (an oversized request) until it closes, for a bounded time:
+    closing with unread data resets the connection, and the client would never see its answer."""
+    conn.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        conn.settimeout(left)
+        if not conn.recv(1 << 16):
+            return
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    """One request line: at most MAX_REQUEST_BYTES, all of it within REQUEST_DEADLINE_SECONDS (a client
+    sending a byte at a time cannot hold its thread, let alone the agent)."""
+    deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
+    data = b""
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BadInput("request", "(incomplete)", f"must arrive within {REQUEST_DEADLINE_SECONDS:.0f} s")
+        conn.settimeout(left)
+        try:
+            chunk = conn.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_REQUEST_BYTES:
+            limit = f"must be at most {MAX_REQUEST_BYTES // 2**20} MiB (a job file travels by path)"
+            raise BadInput("request", f"{len(data)}+ bytes", limit)
+    return data
 
 
 def run_seconds(job: JobRecord) -> float:
@@ -360,8 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", default=os.environ.get("SUANLI_POLICY"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    Agent(Store(args.db), args.policy).serve()
-    return 0
+    job_umask = os.umask(0o077)  # whatever the agent writes is its user's alone; jobs get the user's
+    return Agent(Store(args.db), args.policy, job_umask).serve()
 
 
 if __name__ == "__main__":

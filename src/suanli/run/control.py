@@ -3,7 +3,9 @@
 validates and stores the job.
 
 The agent publishes SUANLI_HOME/agent.json (pid, start time, database) and listens on a Unix socket
-(owner-only permissions) for requests, one JSON line each way.
+for requests, one JSON line each way (at most MAX_REQUEST_BYTES). The socket lies in a folder only its
+user can enter, and both ends check the other's uid (SO_PEERCRED): whoever can connect can run jobs as
+us, and whoever answers could capture a submission's secrets.
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ import json
 import os
 import signal
 import socket
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from suanli.core.errors import SuanliError
+from suanli.core.errors import BadInput, SuanliError
+from suanli.core.files import open_private
 from suanli.store.paths import home
+
+MAX_REQUEST_BYTES = 1 << 20  # a job file travels by path: a request is small unless its envs are huge
+MAX_ANSWER_BYTES = 16 << 20
 
 
 class AgentError(SuanliError):
@@ -65,13 +74,41 @@ def info_path() -> Path:
 
 
 def socket_path() -> str:
-    """SUANLI_HOME/agent.sock, or a private temporary one when that path is too long for a socket."""
+    """SUANLI_HOME/agent.sock, or one in a private folder of the runtime or temporary directory when
+    that path is too long for a socket."""
     path = str(home() / "agent.sock")
     if len(path.encode()) < 100:
         return path
-    private = Path(tempfile.gettempdir()) / f"suanli-{os.getuid()}"
-    private.mkdir(mode=0o700, exist_ok=True)
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    private = checked_private_folder(Path(base) / f"suanli-{os.getuid()}")
     return str(private / (hashlib.sha1(str(home()).encode()).hexdigest()[:16] + ".sock"))
+
+
+def checked_private_folder(path: Path) -> Path:
+    """`path`, created 0700 if missing; refused if it is a link, not ours, or open to others (in a
+    shared folder such as /tmp another user may have made it first to capture our socket)."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    st = os.lstat(path)
+    problem = None
+    if not stat.S_ISDIR(st.st_mode):
+        problem = "is not a folder (a link or a file)"
+    elif st.st_uid != os.getuid():
+        problem = f"belongs to uid {st.st_uid}, not to you (uid {os.getuid()})"
+    elif st.st_mode & 0o077:
+        problem = f"has mode {stat.S_IMODE(st.st_mode):o}; it must be 700"
+    if problem:
+        raise SuanliError(
+            f"socket folder {path} {problem}: refusing to use it (remove it, or set SUANLI_HOME to a "
+            "shorter path so the socket lives there)"
+        )
+    return path
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket (Linux SO_PEERCRED)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
 
 
 def read_agent_info() -> AgentInfo | None:
@@ -97,6 +134,7 @@ def nudge(info: AgentInfo | None = None) -> None:
 
 def ensure_agent(db_url: str, timeout_s: float = 30.0) -> AgentInfo:
     """The running agent for `db_url`, starting one in the background if none runs."""
+    socket_path()  # a socket folder that cannot be trusted is refused here, in one line, not in agent.log
     info = running_agent()
     if info is not None:
         if info.db_url != db_url:
@@ -105,7 +143,7 @@ def ensure_agent(db_url: str, timeout_s: float = 30.0) -> AgentInfo:
                 "stop it with `suanli agent stop` first"
             )
         return info
-    with (home() / "agent.log").open("ab") as logfile:
+    with open_private(home() / "agent.log") as logfile:
         proc = subprocess.Popen(
             [sys.executable, "-m", "suanli.run.agent", "--db", db_url],
             stdin=subprocess.DEVNULL,
@@ -142,29 +180,81 @@ def stop_agent(timeout_s: float = 15.0) -> AgentInfo | None:
     return info
 
 
+class NoAnswer(SuanliError):
+    """The request may have reached the agent, but no answer came back (a time-out, a crash)."""
+
+
 def call(info: AgentInfo, request: dict, timeout_s: float = 60.0) -> dict:
     """Send one request to the agent and return its answer; AgentError if it reports one."""
+    where = f"the agent (pid {info.pid}) at {info.socket}"
+    payload = json.dumps(request).encode() + b"\n"
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise BadInput(
+            "request", f"{len(payload) / 2**20:.1f} MiB", f"must be at most {MAX_REQUEST_BYTES // 2**20} MiB "
+            "(large envs belong in a file the job reads)",
+        )  # fmt: skip
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         try:
             sock.connect(info.socket)
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
+        except OSError as e:
+            raise SuanliError(f"could not reach {where}: {e}") from None
+        if peer_uid(sock) != os.getuid():
+            raise SuanliError(f"{info.socket} is served by another user's process: refusing to talk to it")
+        data = b""
+        try:
+            sock.sendall(payload)
+            while not data.endswith(b"\n") and len(data) < MAX_ANSWER_BYTES:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
                 data += chunk
         except OSError as e:
-            raise SuanliError(f"could not reach the agent (pid {info.pid}) at {info.socket}: {e}") from None
-    answer = json.loads(data or b"{}")
+            raise NoAnswer(f"no answer from {where}: {e or 'timed out'}") from None
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise NoAnswer(f"no answer from {where} (it may have stopped; see {home() / 'agent.log'})") from None
+    if not isinstance(answer, dict):
+        raise NoAnswer(f"a malformed answer from {where}")
     if "error" in answer:
-        raise AgentError(answer["error"], int(answer.get("exit_code", 1)))
+        raise AgentError(str(answer["error"]), int(answer.get("exit_code", 1)))
     return answer
 
 
-def submit(path: str | Path, env: dict[str, str], db_url: str, overrides: dict | None = None) -> int:
-    """Submit a job file through the agent (starting it if needed); returns the job id."""
-    info = ensure_agent(db_url)
-    request = {"op": "submit", "path": str(Path(path).resolve()), "env": env, "overrides": overrides or {}}
-    return int(call(info, request)["id"])
+def submit(
+    path: str | Path,
+    env: dict[str, str],
+    db_url: str,
+    overrides: dict | None = None,
+    *,
+    key: str | None = None,
+) -> int:
+    """Submit a job file through the agent (starting it if needed); returns the job id.
+
+    The request carries an idempotency key: if the answer is lost (a time-out, the agent crashing
+    after storing), the store says whether the job was stored, and the request is sent once more
+    under the same key if it was not, so the job is stored exactly once."""
+    key = key or uuid.uuid4().hex
+    request = {
+        "op": "submit", "path": str(Path(path).resolve()), "env": env,
+        "overrides": overrides or {}, "key": key,
+    }  # fmt: skip
+    for tries_left in (1, 0):
+        info = ensure_agent(db_url)
+        try:
+            return int(call(info, request)["id"])
+        except NoAnswer as e:
+            from suanli.store.store import Store
+
+            stored = Store(db_url).find_submission(key)
+            if stored:
+                return stored[0]
+            if not tries_left:
+                raise SuanliError(f"{e}; the job was NOT stored, so submitting again is safe") from None
+
+
+def sync(info: AgentInfo, timeout_s: float = 60.0) -> None:
+    """Return once the agent has finished a whole pass after this call (its view of running jobs is
+    then up to date)."""
+    call(info, {"op": "sync"}, timeout_s)

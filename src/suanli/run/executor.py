@@ -35,7 +35,9 @@ class Executor(Protocol):
         """The exact launch request, without starting anything."""
         ...
 
-    def launch(self, job: JobRecord, attempt: AttemptRecord) -> Handle: ...
+    def launch(self, job: JobRecord, attempt: AttemptRecord, secrets: dict[str, str] | None = None) -> Handle:
+        """Start the attempt; `secrets` reach its processes' environment and nothing else."""
+        ...
 
     def poll(self, job: JobRecord, attempt: AttemptRecord) -> Outcome | None:
         """None while the attempt runs; its Outcome once it has ended (or vanished)."""

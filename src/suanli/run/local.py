@@ -1,11 +1,15 @@
-"""Runs attempts as process groups on this machine, through the supervisor in shim.py."""
+"""Runs attempts on this machine, each under its supervisor (shim.py), which stops every process of the
+attempt when it ends (procs.py). Jobs get a clean environment: a few login variables, the spec's envs
+and secrets, and suanli's own variables; never the environment of whoever started the agent."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import pwd
 import random
+import secrets as random_tokens
 import signal
 import socket
 import subprocess
@@ -13,11 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+from suanli.core.files import open_private, private_dir, write_private
 from suanli.jobs.spec import TrainSpec
+from suanli.run import procs
 from suanli.run.control import process_alive
 from suanli.run.executor import Handle, Outcome
-from suanli.store.paths import logs_dir
+from suanli.run.shim import RESULT_UNWRITTEN_FAILED, RESULT_UNWRITTEN_OK
+from suanli.store.paths import home, logs_dir
 from suanli.store.records import AttemptRecord, JobRecord
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def run_dir_for(job_id: int, attempt: int) -> Path:
@@ -41,11 +50,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def base_environment() -> dict[str, str]:
+    """What every job's environment starts from: who it runs as, where it lives, and a PATH on which
+    `python` is the interpreter suanli runs under (its virtual environment)."""
+    user = pwd.getpwuid(os.getuid())
+    return {
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + DEFAULT_PATH,
+        "HOME": user.pw_dir,
+        "USER": user.pw_name,
+        "LOGNAME": user.pw_name,
+        "SHELL": user.pw_shell or "/bin/sh",
+        "LANG": "C.UTF-8",
+        "SUANLI_HOME": str(home()),
+    }
+
+
 class LocalExecutor:
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, job_umask: int = 0o022) -> None:
         self._children: dict[tuple[int, int], subprocess.Popen] = {}
+        self.job_umask = job_umask  # the umask of whoever started the agent, for the job's own files
 
     def _environment(
         self, job: JobRecord, attempt_number: int, gpu_indices: list[int], run_dir: Path | str
@@ -53,6 +78,7 @@ class LocalExecutor:
         spec_env = dict(job.spec.get("envs") or {})
         train = TrainSpec.model_validate(job.spec.get("train") or {})
         env = {
+            **base_environment(),
             "SUANLI_JOB_ID": str(job.id),
             "SUANLI_JOB_NAME": job.name,
             "SUANLI_ATTEMPT": str(attempt_number),
@@ -62,8 +88,6 @@ class LocalExecutor:
             **train.env(),
             "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in gpu_indices),
             "PYTHONUNBUFFERED": "1",
-            # `python` in a job means the interpreter suanli runs under (its virtual environment).
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         }
         if "OMP_NUM_THREADS" not in spec_env:
             env["OMP_NUM_THREADS"] = str(max(1, int(job.cpus // max(1, job.num_workers))))
@@ -80,20 +104,23 @@ class LocalExecutor:
             "env": self._environment(job, 1, gpu_indices, run_dir_for(job.id, 1)),
         }
 
-    def launch(self, job: JobRecord, attempt: AttemptRecord) -> Handle:
+    def launch(self, job: JobRecord, attempt: AttemptRecord, secrets: dict[str, str] | None = None) -> Handle:
         import psutil
 
         root = Path(attempt.run_dir)
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root, "attempt folder")
+        token = random_tokens.token_hex(16)
         launch = {
             **self.dry_run(job, attempt.gpu_indices),
             "env": self._environment(job, attempt.number, attempt.gpu_indices, root),
             "master_port": _free_port() if job.num_workers > 1 else None,
+            "token": token,
+            "umask": self.job_umask,
         }
-        tmp = root / "launch.json.tmp"
-        tmp.write_text(json.dumps(launch))
-        os.replace(tmp, root / "launch.json")
-        with (root / "output.log").open("ab") as log:
+        if secrets:  # in their own file, which the supervisor deletes once it has read it
+            write_private(root / "secrets.json", json.dumps(secrets))
+        write_private(root / "launch.json", json.dumps(launch))
+        with open_private(root / "output.log") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "suanli.run.shim", str(root)],
                 stdin=subprocess.DEVNULL,
@@ -101,6 +128,7 @@ class LocalExecutor:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                env={**os.environ, procs.TOKEN_VAR: token},  # the token marks the supervisor too
             )
         self._children[(job.id, attempt.number)] = proc
         try:
@@ -110,42 +138,52 @@ class LocalExecutor:
         return Handle(proc.pid, started)
 
     def poll(self, job: JobRecord, attempt: AttemptRecord) -> Outcome | None:
+        """None while any process of the attempt lives; how it ended once none does. An attempt whose
+        supervisor died is not over until what it left is stopped: only then may a retry start."""
         root = Path(attempt.run_dir)
         child = self._children.get((job.id, attempt.number))
         pid, started = attempt.pid, attempt.pid_started_at
         if pid is None:  # the agent stopped between recording the attempt and the pid
-            try:
+            with contextlib.suppress(FileNotFoundError, ValueError):
                 pid, started = int((root / "shim.pid").read_text()), None
-            except (FileNotFoundError, ValueError):
-                if time.time() - attempt.started_at < 5.0:
-                    return None
-                return Outcome(None, None, "the agent stopped before the job's process started")
+        rc = None
         if child is not None:
             if child.poll() is None:
                 return None
-            self._children.pop((job.id, attempt.number), None)
-        elif process_alive(pid, started):
+            rc = child.returncode
+        elif pid is not None and process_alive(pid, started):
             return None
         try:
             result = json.loads((root / "result.json").read_text())
         except (FileNotFoundError, ValueError):
-            if child is not None and child.returncode is not None and child.returncode < 0:
-                name = signal.Signals(-child.returncode).name
-                return Outcome(None, name, f"the job's supervisor was killed by {name}")
-            return Outcome(None, None, "the job's processes vanished while the agent was not watching")
-        return Outcome(result.get("exit_code"), result.get("signal"), result.get("reason") or "ended")
+            result = None
+        if result is None and self._kill_leftovers(attempt):
+            return None  # poll again once they are gone
+        self._children.pop((job.id, attempt.number), None)
+        if result is not None:
+            return Outcome(result.get("exit_code"), result.get("signal"), result.get("reason") or "ended")
+        return _lost(rc, pid, root)
+
+    def _kill_leftovers(self, attempt: AttemptRecord) -> bool:
+        """SIGKILL the processes an attempt left when its supervisor died; True if any were found."""
+        left = procs.attempt_processes(_token(attempt))
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        return bool(left)
 
     def cancel(self, attempt: AttemptRecord, *, force: bool = False) -> None:
+        """SIGTERM the supervisor's process group (the supervisor then stops everything the attempt
+        started); with `force`, SIGKILL it and every process carrying the attempt's token."""
         pid = attempt.pid
         if pid is None:
-            try:
+            with contextlib.suppress(FileNotFoundError, ValueError):
                 pid = int((Path(attempt.run_dir) / "shim.pid").read_text())
-            except (FileNotFoundError, ValueError):
-                return
-        if attempt.pid is not None and not process_alive(pid, attempt.pid_started_at):
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL if force else signal.SIGTERM)
+        if pid is not None and (attempt.pid is None or process_alive(pid, attempt.pid_started_at)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL if force else signal.SIGTERM)
+        if force:
+            self._kill_leftovers(attempt)
 
     def log_path(self, attempt: AttemptRecord) -> Path:
         return Path(attempt.run_dir) / "output.log"
@@ -166,3 +204,28 @@ class LocalExecutor:
             with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
         return total
+
+
+def _token(attempt: AttemptRecord) -> str | None:
+    try:
+        return json.loads((Path(attempt.run_dir) / "launch.json").read_text()).get("token")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return None
+
+
+def _lost(rc: int | None, pid: int | None, root: Path) -> Outcome:
+    """How an attempt ended whose supervisor left no result.json, in words that say what is known."""
+    if pid is None and not (root / "launch.json").exists():
+        return Outcome(None, None, "the agent stopped before the job's process started")
+    if rc == RESULT_UNWRITTEN_OK:
+        return Outcome(0, None, "exited with code 0 (its result file could not be written: disk full?)")
+    if rc == RESULT_UNWRITTEN_FAILED:
+        return Outcome(None, None, "failed; its result file could not be written (disk full?)")
+    if rc is not None and rc < 0:
+        name = signal.Signals(-rc).name
+        return Outcome(None, name, f"the job's supervisor was killed by {name}")
+    if rc is not None:
+        return Outcome(
+            None, None, f"the job's supervisor exited with code {rc} without a result; see the log"
+        )
+    return Outcome(None, None, "the job's supervisor ended without a result while no agent watched it")

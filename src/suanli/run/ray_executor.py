@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from suanli.core.errors import SuanliError
+from suanli.core.files import open_private, private_dir
 from suanli.run.executor import Handle, Outcome
-from suanli.run.local import LocalExecutor
+from suanli.run.local import DEFAULT_PATH, LocalExecutor
 from suanli.store.records import AttemptRecord, JobRecord
 
 RAY_NODE = "ray"  # the node name recorded for attempts placed by Ray
@@ -60,12 +61,12 @@ def _worker_class() -> Any:
 
             if gate:  # the node's setup failed: do not run
                 return int(gate)
-            path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+            path = os.path.dirname(sys.executable) + os.pathsep + DEFAULT_PATH
             with self.log.open("ab") as out:
                 self.proc = subprocess.Popen(
                     ["bash", "-c", script],
                     cwd=self.dir,
-                    env={**os.environ, **env, "PATH": path},
+                    env={**env, "PATH": path},  # a clean environment, as local jobs get
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -164,15 +165,14 @@ class RayExecutor:
             bundle["GPU"] = float(job.gpus)
         return [dict(bundle) for _ in range(job.num_nodes)]
 
-    def launch(self, job: JobRecord, attempt: AttemptRecord) -> Handle:
+    def launch(self, job: JobRecord, attempt: AttemptRecord, secrets: dict[str, str] | None = None) -> Handle:
         import ray
         from ray.util.placement_group import placement_group, remove_placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         self._connect(job.spec.get("ray_address"))
-        root = Path(attempt.run_dir)
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "output.log").touch()
+        root = private_dir(Path(attempt.run_dir), "attempt folder")
+        open_private(root / "output.log").close()
         bundles = self._bundles(job)
         pg = placement_group(bundles, strategy="STRICT_SPREAD" if job.num_nodes > 1 else "PACK")
         try:
@@ -200,7 +200,7 @@ class RayExecutor:
                     ).remote(code)
                 )
         master_addr, master_port = ray.get(workers[0].address.remote())
-        base = self._local._environment(job, attempt.number, [], root)
+        base = {**self._local._environment(job, attempt.number, [], root), **(secrets or {})}
         base.pop("PATH", None)
         base.pop("CUDA_VISIBLE_DEVICES", None)  # Ray sets it for the GPUs it assigned
         world = len(workers)

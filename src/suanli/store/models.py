@@ -25,6 +25,7 @@ class Node(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_idempotency_key", "idempotency_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255))
@@ -44,6 +45,10 @@ class Job(Base):
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Added after the first release: store.py adds these columns to older databases.
+    # A client's key for one submission: a retried submit finds the job it already stored.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    secrets: Mapped[str | None] = mapped_column(Text, nullable=True)  # encrypted (store/secrets.py)
 
 
 class Attempt(Base):

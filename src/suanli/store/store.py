@@ -12,14 +12,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from suanli.core.errors import BadInput, NotFound
+from suanli.core.errors import BadInput, NotFound, SuanliError
 from suanli.jobs.spec import JobSpec
 from suanli.jobs.states import JobState, check_transition
 from suanli.store import models as m
-from suanli.store.paths import default_db_url, normalize_db_url
+from suanli.store import secrets as sealed
+from suanli.store.paths import default_db_url, normalize_db_url, prepare_sqlite, sqlite_path
 from suanli.store.records import AttemptRecord, EventRecord, JobRecord, NodeRecord
 
 
@@ -51,6 +53,32 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+class StoreUnavailable(SuanliError):
+    """The database cannot be used (a full disk, a corrupt or unreadable file, a server down): one line
+    naming it, never a traceback."""
+
+
+def _plain_errors(engine: Engine, where: str) -> None:
+    """Turn the database's own failures into StoreUnavailable naming `where` (conflicts and bad SQL,
+    which are ours to handle or fix, pass through)."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx) -> None:  # type: ignore[no-untyped-def]
+        err = ctx.sqlalchemy_exception
+        if isinstance(err, OperationalError) or type(err) is DatabaseError:
+            detail = " ".join(str(ctx.original_exception).split())[:200]
+            raise StoreUnavailable(f"database {where}: {detail}") from None
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, sep, tail = url.rpartition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, auth = head.partition("://")
+    return f"{scheme}://{auth.split(':', 1)[0]}:***@{tail}"
+
+
 def _validate_url(url: str) -> None:
     if not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise BadInput("db", url, "must be a sqlite:/// or postgresql:// URL")
@@ -63,14 +91,44 @@ class Store:
         self.url = normalize_db_url(url or default_db_url())
         _validate_url(self.url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.path = sqlite_path(self.url)
         if self.is_sqlite:
+            prepare_sqlite(self.url)
             self._write_engine = _sqlite_engine(self.url, immediate=True)
             self._read_engine = _sqlite_engine(self.url, immediate=False)
         else:
             self._write_engine = self._read_engine = create_engine(self.url, pool_pre_ping=True)
+        where = str(self.path) if self.path else _redacted(self.url)
+        for engine in {self._write_engine, self._read_engine}:
+            _plain_errors(engine, where)
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
         m.Base.metadata.create_all(self._write_engine)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns newer versions added to a database an older version created."""
+        have = {c["name"] for c in inspect(self._write_engine).get_columns("jobs")}
+        missing = [c for c in m.Job.__table__.columns if c.name not in have]
+        if not missing:
+            return
+        with self._write_engine.begin() as conn:
+            for col in missing:
+                kind = col.type.compile(dialect=self._write_engine.dialect)
+                conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {col.name} {kind}"))
+        for index in m.Job.__table__.indexes:
+            index.create(self._write_engine, checkfirst=True)
+
+    def file_identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the SQLite database file; None if it is gone (or not SQLite). The agent
+        compares it with the one it opened, to notice a database removed or replaced under it."""
+        if self.path is None:
+            return None
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
 
     def close(self) -> None:
         self._write_engine.dispose()
@@ -86,11 +144,29 @@ class Store:
     def submit(self, spec: JobSpec) -> int:
         return self.submit_many([spec])[0]
 
-    def submit_many(self, specs: Sequence[JobSpec]) -> list[int]:
-        """Store jobs as PENDING in one transaction; returns their ids in order."""
+    def submit_many(self, specs: Sequence[JobSpec], key: str | None = None) -> list[int]:
+        """Store jobs as PENDING in one transaction; returns their ids in order. With an idempotency
+        `key`, a submission already stored under it returns the ids stored then, and stores nothing."""
+        keys = [None] * len(specs) if key is None else [f"{key}/{i}" for i in range(len(specs))]
+        for _ in range(3):
+            try:
+                return self._submit(specs, keys)
+            except IntegrityError:  # a concurrent submit with the same key won (PostgreSQL)
+                continue
+        return self._submit(specs, keys)
+
+    def _submit(self, specs: Sequence[JobSpec], keys: list[str | None]) -> list[int]:
         now = time.time()
         with self._tx() as s:
-            rows = [self._job_row(spec, now) for spec in specs]
+            if keys[0] is not None:
+                found = dict(
+                    s.execute(select(m.Job.idempotency_key, m.Job.id).where(m.Job.idempotency_key.in_(keys)))
+                    .tuples()
+                    .all()
+                )
+                if found:
+                    return [found[k] for k in keys if k in found]
+            rows = [self._job_row(spec, now, key=k) for spec, k in zip(specs, keys, strict=True)]
             s.add_all(rows)
             s.flush()
             s.add_all(
@@ -99,23 +175,44 @@ class Store:
             )
             return [r.id for r in rows]
 
+    def find_submission(self, key: str) -> list[int]:
+        """Ids of the jobs stored by the submission with idempotency `key` (none if it was not stored)."""
+        with self._read() as s:
+            rows = s.execute(
+                select(m.Job.id)  # keys are KEY/0, KEY/1, ...; "0" sorts right after "/"
+                .where(m.Job.idempotency_key >= f"{key}/", m.Job.idempotency_key < f"{key}0")
+                .order_by(m.Job.id)
+            )
+            return [r for (r,) in rows]
+
+    def secrets(self, job_id: int) -> dict[str, str]:
+        """The job's secrets in clear, for its processes only."""
+        with self._read() as s:
+            return sealed.unseal(s.execute(select(m.Job.secrets).where(m.Job.id == job_id)).scalar())
+
     @classmethod
     def preview(cls, spec: JobSpec) -> JobRecord:
         """The record `submit` would store for `spec` (id 0), without storing it: for dry runs."""
-        row = cls._job_row(spec, time.time())
+        row = cls._job_row(spec, time.time(), seal=False)
         row.id = 0
         return cls._record(row)
 
     @staticmethod
-    def _job_row(spec: JobSpec, now: float) -> m.Job:
+    def _job_row(spec: JobSpec, now: float, *, key: str | None = None, seal: bool = True) -> m.Job:
         res = spec.resources
         accel = next(iter(res.accelerators.items()), (None, 0))
+        doc = spec.model_dump(mode="json", by_alias=True)
+        secrets = doc.get("secrets") or {}
+        if secrets:  # the stored spec names them; their values are sealed in their own column
+            doc["secrets"] = dict.fromkeys(secrets, "***")
         return m.Job(
             name=spec.name,
             user=spec.user,
             priority=spec.priority,
             state=JobState.PENDING,
-            spec=spec.model_dump(mode="json", by_alias=True),
+            spec=doc,
+            idempotency_key=key,
+            secrets=sealed.seal(secrets) if seal else None,
             cpus=res.cpus,
             memory_bytes=res.memory_bytes,
             accelerator=accel[0],
