@@ -1,4 +1,5 @@
-"""Estimator benchmarks: layout-search time, analytic calls per second, calibration error, interval coverage.
+"""Estimator benchmarks: layout-search time, analytic calls per second, the 70B meta-device probe,
+calibration error, interval coverage.
 
 python benchmarks/bench_estimate.py          # the tables recorded in docs/estimator.md
 python benchmarks/bench_estimate.py --fit    # also re-fit the constants on the calibration runs
@@ -8,8 +9,11 @@ python benchmarks/bench_estimate.py --cv     # also leave-one-out cross-validati
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
+import subprocess
+import sys
 import time
 
 from suanli.estimate import estimate_train
@@ -125,12 +129,38 @@ def cross_validate() -> None:
     print(f"\nLeave-one-out median absolute error over {len(errs)} runs: {statistics.median(errs):.1%}\n")
 
 
+_PROBE_70B = (
+    "import json, resource, time\n"
+    "t = time.perf_counter()\n"
+    "from suanli.estimate.probe import probe\n"
+    "probe('suanli.estimate.reference_models:llama_70b', '1,512')\n"
+    "print(json.dumps({'s': time.perf_counter() - t,\n"
+    "  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+)
+
+
+def probe_70b(repeats: int = 3) -> None:
+    """The meta-device probe of Llama-2-70B (goal: under 10 s and 1 GB), each run in a fresh
+    process so torch's import and the peak memory are counted as a user sees them."""
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", _PROBE_70B], capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"## Meta-device probe, Llama-2-70B at 1 x 512 tokens (median of {repeats} processes)\n")
+    print("| measurement | figure |")
+    print("|---|---|")
+    print(f"| wall time, torch import included | {statistics.median(r['s'] for r in runs):.1f} s |")
+    print(f"| peak resident memory | {statistics.median(r['rss_mb'] for r in runs):.0f} MB |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fit", action="store_true", help="re-fit the constants on the calibration runs")
     parser.add_argument("--cv", action="store_true", help="leave-one-out cross-validation (about 30 s)")
     args = parser.parse_args()
     speed()
+    probe_70b()
     calibration_table()
     if args.cv:
         cross_validate()

@@ -63,17 +63,18 @@ def test_attention_share_grows_with_sequence_length() -> None:
     assert long.attention / long.forward > 0.9 > short.attention / short.forward
 
 
-def test_probe_of_70b_llama_is_fast_and_small() -> None:
+def test_probe_of_70b_llama_counts_on_the_meta_device_without_allocating_weights() -> None:
+    """The probe's answer, and that it never materialises the 70B weights (276 GB in fp32); its speed
+    is a performance claim, measured by benchmarks/bench_estimate.py, not asserted here."""
     code = (
-        "import json, resource, time\n"
+        "import json, resource\n"
         "from suanli.estimate.probe import probe\n"
-        "t = time.perf_counter()\n"
         "r = probe('suanli.estimate.reference_models:llama_70b', '1,512')\n"
-        "print(json.dumps({'s': time.perf_counter() - t, 'params': r.params, 'fwd': r.forward_flops,\n"
+        "print(json.dumps({'params': r.params, 'fwd': r.forward_flops,\n"
         "  'rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
     )
     d = json.loads(out.stdout.strip().splitlines()[-1])
     arch = Architecture(
@@ -81,8 +82,7 @@ def test_probe_of_70b_llama_is_fast_and_small() -> None:
     )
     assert d["params"] == arch.params()
     assert abs(d["fwd"] / (flops_per_token(arch).forward * 512) - 1) < 0.02
-    assert d["s"] < 10.0
-    assert d["rss_kb"] < 1024 * 1024  # under 1 GiB resident
+    assert d["rss_kb"] < 1024 * 1024  # under 1 GiB resident: the weights stayed on the meta device
 
 
 def test_estimate_package_does_not_import_torch() -> None:

@@ -18,15 +18,21 @@ def build(arch: Architecture) -> Any:
     import torch
     from torch import nn
 
+    _check_buildable(arch)
+
+    def norm() -> nn.Module:
+        return nn.LayerNorm(arch.hidden, bias=arch.norm == "layer")
+
     class Attention(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             a = arch
             self.h, self.kv, self.d = a.heads, a.kv_heads, a.d_head
-            self.q = nn.Linear(a.hidden, a.heads * a.d_head, bias=False)
-            self.k = nn.Linear(a.hidden, a.kv_heads * a.d_head, bias=False)
-            self.v = nn.Linear(a.hidden, a.kv_heads * a.d_head, bias=False)
-            self.o = nn.Linear(a.heads * a.d_head, a.hidden, bias=False)
+            qkv_bias, o_bias = a.attn_bias in ("qkv", "all"), a.attn_bias == "all"
+            self.q = nn.Linear(a.hidden, a.heads * a.d_head, bias=qkv_bias)
+            self.k = nn.Linear(a.hidden, a.kv_heads * a.d_head, bias=qkv_bias)
+            self.v = nn.Linear(a.hidden, a.kv_heads * a.d_head, bias=qkv_bias)
+            self.o = nn.Linear(a.heads * a.d_head, a.hidden, bias=o_bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             b, s, _ = x.shape
@@ -45,10 +51,10 @@ def build(arch: Architecture) -> Any:
     class Mlp(nn.Module):
         def __init__(self, width: int) -> None:
             super().__init__()
-            self.gated = arch.gated_ffn
-            self.up = nn.Linear(arch.hidden, width, bias=False)
-            self.gate = nn.Linear(arch.hidden, width, bias=False) if self.gated else None
-            self.down = nn.Linear(width, arch.hidden, bias=False)
+            bias = arch.mlp_bias
+            self.up = nn.Linear(arch.hidden, width, bias=bias)
+            self.gate = nn.Linear(arch.hidden, width, bias=bias) if arch.gated_ffn else None
+            self.down = nn.Linear(width, arch.hidden, bias=bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if self.gate is not None:
@@ -58,8 +64,8 @@ def build(arch: Architecture) -> Any:
     class Block(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.n1 = nn.LayerNorm(arch.hidden, bias=False)
-            self.n2 = nn.LayerNorm(arch.hidden, bias=False)
+            self.n1 = norm()
+            self.n2 = norm()
             self.attn = Attention()
             self.mlp = Mlp(arch.ffn_hidden)
 
@@ -73,8 +79,8 @@ def build(arch: Architecture) -> Any:
             self.emb = nn.Embedding(arch.vocab, arch.hidden)
             self.pos = nn.Embedding(arch.seq_len, arch.hidden) if arch.learned_positions else None
             self.blocks = nn.ModuleList(Block() for _ in range(arch.layers))
-            self.norm = nn.LayerNorm(arch.hidden, bias=False)
-            self.out = nn.Linear(arch.hidden, arch.vocab, bias=False)
+            self.norm = norm()
+            self.out = nn.Linear(arch.hidden, arch.vocab, bias=arch.lm_head_bias)
             if arch.tied_embeddings:
                 self.out.weight = self.emb.weight
 
@@ -86,10 +92,21 @@ def build(arch: Architecture) -> Any:
                 x = blk(x)
             return self.out(self.norm(x))
 
+    return Model()
+
+
+def _check_buildable(arch: Architecture) -> None:
+    """Refuse what the reference block does not build, so its parameter count is arch.params()."""
     if arch.is_moe or arch.is_mla:
         kind = "MoE" if arch.is_moe else "MLA"
         raise BadInput("model", kind, "reference models cover dense GQA/MHA transformers only")
-    return Model()
+    if arch.norms_per_layer != 2 or arch.qk_norm:
+        raise BadInput(
+            "model",
+            arch.family,
+            "reference models build a pre-norm block with two norms and no q/k norm",
+            hint=f"this one has norms_per_layer={arch.norms_per_layer}, qk_norm={arch.qk_norm or 'none'}",
+        )
 
 
 def from_config(path: str) -> Any:
