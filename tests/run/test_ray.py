@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -75,9 +74,7 @@ def test_cancel_leaves_no_worker_processes(tmp_path, ray_address):
 def test_gang_that_cannot_be_placed_fails_with_the_reason(tmp_path, ray_address):
     job = write_job(tmp_path, "num_nodes: 2\nresources: {cpus: 1}\nrun: 'true'\n")
     env = {"SUANLI_RAY_PLACEMENT_TIMEOUT_S": "2"}
-    started = time.time()
     proc = cli("run", str(job), "--backend", "ray", "--ray-address", ray_address, "--json", env=env)
     doc = json.loads(proc.stdout)
     assert doc["status"] == "FAILED"
     assert "Ray could not place 2 x {'CPU': 1.0}" in doc["reason"]
-    assert time.time() - started < 60
