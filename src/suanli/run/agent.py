@@ -34,6 +34,7 @@ from suanli.jobs.spec import load_spec
 from suanli.jobs.states import IllegalTransition, JobState
 from suanli.run import admission
 from suanli.run.control import MAX_REQUEST_BYTES, info_path, peer_uid, read_agent_info, socket_path
+from suanli.run.executor import Outcome
 from suanli.run.local import LocalExecutor, run_dir_for
 from suanli.run.metrics import LogTail, tail_text
 from suanli.run.pool import discover_local_node
@@ -69,6 +70,7 @@ class Agent:
         self.node = discover_local_node()
         self.tails: dict[tuple[int, int], LogTail] = {}
         self.term_sent: dict[tuple[int, int], float] = {}
+        self.outcomes: dict[tuple[int, int], Outcome] = {}
         self.overrides: dict[tuple[int, int], str] = {}  # reasons that replace the process's own
         self.preempted: set[tuple[int, int]] = set()
         self.stopping = False
@@ -117,7 +119,11 @@ class Agent:
         if tail is None:
             done = sum(1 for p in self.store.metric_history(job.id) if p["attempt"] == attempt.number)
             tail = self.tails[key] = LogTail(executor.log_path(attempt), skip_points=done)
-        outcome = executor.poll(job, attempt)
+        # An outcome is kept until it is stored: if storing fails (a full disk), the next pass stores
+        # the same words rather than polling a supervisor that is gone.
+        outcome = self.outcomes.get(key) or executor.poll(job, attempt)
+        if outcome is not None:
+            self.outcomes[key] = outcome
         self.store.add_metrics(job.id, attempt.number, tail.read())
         tail.commit()  # only once the points are stored: a failed write reads them again next time
         if outcome is None:
@@ -137,7 +143,7 @@ class Agent:
             preempted=key in self.preempted,
         )
         log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
-        for d in (self.tails, self.term_sent):
+        for d in (self.tails, self.term_sent, self.outcomes):
             d.pop(key, None)
         self.preempted.discard(key)
 

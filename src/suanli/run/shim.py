@@ -13,6 +13,7 @@ written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,6 +28,12 @@ from suanli.run import procs
 GRACE_SECONDS = 10.0
 RESULT_UNWRITTEN_OK = 10
 RESULT_UNWRITTEN_FAILED = 11
+
+
+def _say(message: str) -> None:
+    """A line to the attempt's log, unbuffered; on a full disk it is lost, and nothing else fails."""
+    with contextlib.suppress(OSError):
+        os.write(2, message.encode() + b"\n")
 
 
 def _describe(rc: int) -> tuple[int | None, str | None, str]:
@@ -140,7 +147,7 @@ class Supervisor:
         grace = float(self.launch.get("grace_s", GRACE_SECONDS))
         left = procs.stop_all(lambda: procs.attempt_processes(self.token, os.getpid()), grace, reap=True)
         if left:
-            print(f"suanli: processes {left} of this attempt survived SIGKILL", file=sys.stderr)
+            _say(f"suanli: processes {left} of this attempt survived SIGKILL")
 
 
 def main(run_dir: str) -> int:
@@ -165,7 +172,7 @@ def main(run_dir: str) -> int:
     try:
         write_private(root / "result.json", json.dumps(result))
     except OSError as e:  # a full disk: the exit code still says how the job went
-        print(f"suanli: could not write {root / 'result.json'}: {e}", file=sys.stderr)
+        _say(f"suanli: could not write {root / 'result.json'}: {e}")
         ok = result["exit_code"] == 0 and result["signal"] is None
         return RESULT_UNWRITTEN_OK if ok else RESULT_UNWRITTEN_FAILED
     return 0
