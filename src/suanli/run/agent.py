@@ -132,7 +132,7 @@ class Agent:
             elif check_memory and job.memory_bytes and executor is self.executor:
                 self._check_memory(key, job, attempt)
             return
-        reason = self.overrides.pop(key, None) or outcome.reason
+        reason = self.overrides.get(key) or outcome.reason
         state = self.store.finish_attempt(
             job.id,
             attempt.number,
@@ -143,7 +143,7 @@ class Agent:
             preempted=key in self.preempted,
         )
         log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
-        for d in (self.tails, self.term_sent, self.outcomes):
+        for d in (self.tails, self.term_sent, self.outcomes, self.overrides):
             d.pop(key, None)
         self.preempted.discard(key)
 
