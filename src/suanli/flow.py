@@ -24,7 +24,7 @@ from suanli.estimate.workload_spec import workload_from_dict
 from suanli.jobs.spec import JobSpec
 from suanli.run.agent import cluster_state, job_history, job_request
 from suanli.run.local import LocalExecutor
-from suanli.run.pool import check_fits_pool
+from suanli.run.pool import choose_fitting
 from suanli.run.ray_executor import RayExecutor
 from suanli.run.schedconfig import make_policy
 from suanli.schedule.estimates import workload_estimate
@@ -71,7 +71,7 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
     """What SCHEDULE and RUN would do now, without storing or starting anything."""
     nodes = client.pool()
     if spec.backend == "local":
-        check_fits_pool(spec, nodes)
+        spec = choose_fitting(spec, nodes)
     history = job_history(client.store)
     cluster = cluster_state(nodes, client.store.running(), history)
     job = Store.preview(spec)
@@ -80,6 +80,7 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
         "dry_run": True,
         "estimate": estimate(spec),
         "job": {k: v for k, v in job.to_json().items() if k not in ("id", "status", "attempts", "metrics")},
+        "notes": spec.notes,  # what of the file does not apply to a pool (SkyPilot's cloud fields)
     }
     if spec.backend == "ray":  # Ray places it: a placement group per attempt
         return doc | {

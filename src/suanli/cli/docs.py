@@ -43,7 +43,9 @@ def reference() -> str:
             flags = ", ".join(f"`{o}`" for o in [*p.opts, *p.secondary_opts])
             lines.append(f"- {flags}: {p.help or ''}")
         lines.append("")
-    return "\n".join(lines)
+    from suanli.jobs.skypilot import fields_reference
+
+    return "\n".join(lines) + "\n" + fields_reference()
 
 
 if __name__ == "__main__":

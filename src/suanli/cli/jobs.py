@@ -100,6 +100,8 @@ def run(
             out.print(f"  setup:   {safe(launch['setup'].strip())}")
         out.print(f"  run:     {safe(launch['run'].strip())}  (x{launch['num_workers']} workers)")
         out.print("  env:     " + safe(" ".join(f"{k}={v}" for k, v in launch["env"].items())))
+        for note in doc.get("notes") or []:
+            out.print(f"  note:    {safe(note)}")
         out.print("nothing was stored or started")
         return
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from suanli.estimate.workload_spec import workload_from_dict
 from suanli.jobs.spec import JobSpec
-from suanli.run.pool import check_fits_pool, discover_local_node
+from suanli.run.pool import choose_fitting, discover_local_node
 from suanli.store.records import NodeRecord
 from suanli.store.store import Store
 
@@ -32,9 +32,10 @@ def admit(
     placed (a placement group per attempt). A submission retried with the same idempotency `key`
     returns the ids stored the first time."""
     nodes = pool(store) if nodes is None else nodes
+    chosen = []
     for spec in specs:
         if spec.workload:  # the scheduler times it with the estimator: a typo is named now, not ignored
             workload_from_dict(dict(spec.workload))
-        if spec.backend == "local":
-            check_fits_pool(spec, nodes)
-    return store.submit_many(specs, key)
+        # Of several accelerator choices, the first the pool can hold is the one it queues for.
+        chosen.append(choose_fitting(spec, nodes) if spec.backend == "local" else spec)
+    return store.submit_many(chosen, key)

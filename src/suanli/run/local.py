@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from suanli.core.files import open_private, private_dir, write_private
+from suanli.jobs.skypilot import prepare_mounts, skypilot_env
 from suanli.jobs.spec import TrainSpec
 from suanli.run import procs
 from suanli.run.control import process_alive
@@ -79,6 +80,8 @@ class LocalExecutor:
         train = TrainSpec.model_validate(job.spec.get("train") or {})
         env = {
             **base_environment(),
+            # SkyPilot's task variables, so task files that build torchrun lines from them run as they are
+            **skypilot_env(job.id, 1, 0, ["127.0.0.1"], len(gpu_indices), user=job.user),
             "SUANLI_JOB_ID": str(job.id),
             "SUANLI_JOB_NAME": job.name,
             "SUANLI_ATTEMPT": str(attempt_number),
@@ -110,9 +113,11 @@ class LocalExecutor:
         root = Path(attempt.run_dir)
         private_dir(root, "attempt folder")
         token = random_tokens.token_hex(16)
+        env = self._environment(job, attempt.number, attempt.gpu_indices, root)
+        env.update(prepare_mounts(job.spec, root))  # local file_mounts: links the job finds
         launch = {
             **self.dry_run(job, attempt.gpu_indices),
-            "env": self._environment(job, attempt.number, attempt.gpu_indices, root),
+            "env": env,
             "master_port": _free_port() if job.num_workers > 1 else None,
             "token": token,
             "umask": self.job_umask,

@@ -86,3 +86,28 @@ def check_fits_pool(spec: JobSpec, nodes: Sequence[NodeRecord]) -> None:
         else "is larger than any node in the pool"
     )
     raise BadInput(field, value, allowed, hint=f"the pool has {len(nodes)} node(s): {has or 'none'}")
+
+
+def choose_fitting(spec: JobSpec, nodes: Sequence[NodeRecord]) -> JobSpec:
+    """`spec` with the first of its accelerator choices (SkyPilot's `{L4: 8, A100: 8}` or a preference
+    list) that the pool could ever hold as its `resources.accelerators`; BadInput naming every choice
+    when none could. A spec with one choice is only checked."""
+    choices = spec.resources.accelerator_choices
+    if len(choices) <= 1:
+        check_fits_pool(spec, nodes)
+        return spec
+    for choice in choices:
+        resources = spec.resources.model_copy(update={"accelerators": dict(choice)})
+        candidate = spec.model_copy(update={"resources": resources})
+        try:
+            check_fits_pool(candidate, nodes)
+        except BadInput:
+            continue
+        return candidate
+    try:
+        check_fits_pool(spec, nodes)
+    except BadInput as e:
+        asked = ", ".join(":".join(f"{k}:{v}" for k, v in c.items()) for c in choices)
+        raise BadInput("resources.accelerators", f"any of {asked}", "none of these fits any node of the pool",
+                       hint=e.hint) from None  # fmt: skip
+    return spec

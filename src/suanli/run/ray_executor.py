@@ -20,6 +20,7 @@ from typing import Any
 
 from suanli.core.errors import SuanliError
 from suanli.core.files import open_private, private_dir
+from suanli.jobs.skypilot import skypilot_env
 from suanli.run.executor import Handle, Outcome
 from suanli.run.local import DEFAULT_PATH, LocalExecutor
 from suanli.store.records import AttemptRecord, JobRecord
@@ -199,7 +200,9 @@ class RayExecutor:
                         scheduling_strategy=strategy,
                     ).remote(code)
                 )
-        master_addr, master_port = ray.get(workers[0].address.remote())
+        addresses = ray.get([w.address.remote() for w in workers])
+        master_addr, master_port = addresses[0]
+        node_ips = [addresses[node * per][0] for node in range(job.num_nodes)]
         base = {**self._local._environment(job, attempt.number, [], root), **(secrets or {})}
         base.pop("PATH", None)
         base.pop("CUDA_VISIBLE_DEVICES", None)  # Ray sets it for the GPUs it assigned
@@ -208,6 +211,7 @@ class RayExecutor:
         runs = []
         for rank, worker in enumerate(workers):
             env = dict(base)
+            env.update(skypilot_env(job.id, job.num_nodes, rank // per, node_ips, job.gpus, user=job.user))
             if world > 1:
                 env.update(
                     RANK=str(rank),
