@@ -3,7 +3,6 @@ deep nesting, oversized and non-UTF-8 files, and environments that no process co
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -39,10 +38,8 @@ def one_line(err: pytest.ExceptionInfo[BadInput]) -> str:
 def test_alias_bomb_is_refused_at_once_by_the_reader(tmp_path):
     assert len(BOMB) < 400
     path = write(tmp_path, "run: echo\nlaughs:\n" + "".join(f"  {line}\n" for line in LAUGHS))
-    start = time.monotonic()
-    with pytest.raises(BadInput) as e:
+    with pytest.raises(BadInput) as e:  # before expanding anything: the process would not come back
         read_yaml(path, "job file")
-    assert time.monotonic() - start < 2
     message = one_line(e)
     assert message.startswith(f"{path}:") and f"more than {MAX_ALIAS_NODES} nodes" in message
 
@@ -72,9 +69,7 @@ def test_yaml_lines_enters_a_repeated_node_once(tmp_path):
     lines = yaml_lines(SMALL_BOMB)
     assert ("a", "0") in lines and ("d",) in lines
     assert len(lines) < 50  # not one entry per expanded string
-    start = time.monotonic()
-    assert yaml_lines(BOMB) == {}
-    assert time.monotonic() - start < 2
+    assert yaml_lines(BOMB) == {}  # refused by counting, not by expanding it
 
 
 def test_an_alias_inside_its_own_anchor_is_refused(tmp_path):
