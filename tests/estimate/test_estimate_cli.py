@@ -167,7 +167,7 @@ def test_bad_input_is_one_line_with_exit_code_2(args: list[str], field: str) -> 
     code, out, message = run("train", *args, "--json")
     assert code == 2
     assert out == ""
-    assert "\n" not in message and message.startswith(f"error: {field}")
+    assert "\n" not in message.strip() and message.startswith(f"error: {field}")
 
 
 def test_unknown_accelerator_suggests_a_near_name() -> None:
@@ -192,3 +192,56 @@ def test_infer_bad_batch_and_precision_are_exit_2() -> None:
     assert code == 2 and message.startswith("error: batch") and "at most" in message
     code, _, message = run("infer", "--params", "7B", "--precision", "fp4")
     assert code == 2 and message.startswith("error: precision")
+
+
+# ---- a new user's mistakes -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["train", "--params", "7", "--tokens", "1T"],
+            "error: params=7: must be between 1e+05 and 1e+15 parameters (did you mean 7B?)",
+        ),
+        (
+            ["train", "--params", "7B", "--tokens", "2"],
+            "error: tokens=2: must be between 1e+04 and 1e+16 tokens (did you mean 2T?)",
+        ),
+        (
+            ["infer", "--params", "70"],
+            "error: params=70: must be between 1e+05 and 1e+15 parameters (did you mean 70B?)",
+        ),
+        (["train", "--params", "1e30", "--tokens", "1T"], "error: params=1e30: must be between"),
+        (["train", "--params", "nan", "--tokens", "1T"], "error: params=nan: must be a number such as"),
+        (
+            ["train", "--params", "7B", "--tokens", "1T", "--pue", "nan"],
+            "error: pue=nan: must be a finite number >= 1",
+        ),
+        (["train", "--params", "7B", "--tokens", "1T", "--network-gbps", "inf"], "error: network_gbps=inf"),
+        (
+            ["train", "--params", "7B", "--tokens", "1T", "--power-fraction", "-2"],
+            "error: power_fraction=-2.0",
+        ),
+        (
+            ["train", "--layers", "0", "--hidden", "4096", "--heads", "32", "--tokens", "1T"],
+            "error: layers=0",
+        ),
+        (["train", "--params", "7B", "--tokens", "1T", "--seq-len", "0"], "error: seq_len=0"),
+        (["infer", "--params", "7B", "--price", "-1"], "error: price=-1: must be greater than zero"),
+        (["infer", "--model", "no-such-config.json"], "error: model=no-such-config.json: does not exist"),
+    ],
+)
+def test_implausible_sizes_and_non_finite_numbers_are_one_line(args: list[str], expected: str) -> None:
+    code, out, err = run(*args)
+    assert code == 2 and out == ""
+    assert err.startswith(expected) and len(err.strip().splitlines()) == 1, err
+
+
+def test_price_takes_dollars_and_magnitudes() -> None:
+    docs = [json.loads(run("infer", "--params", "7B", "--price", p, "--json")[1]) for p in ("2.5", "$2.50")]
+    assert docs[0]["cost_per_million_tokens_usd"] == docs[1]["cost_per_million_tokens_usd"] > 0
+
+
+def test_tables_fit_80_columns() -> None:
+    for args in (["train", "--params", "7B", "--tokens", "1T"], ["infer", "--params", "7B"]):
+        code, out, _ = run(*args)
+        assert code == 0 and max(len(line.rstrip()) for line in out.splitlines()) <= 80, out

@@ -158,3 +158,124 @@ def test_cli_modules_import_no_heavy_libraries() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ---- a new user's mistakes -----------------------------------------------------------------------
+SMALL = ("--providers", "lambda", "--max-gpus", "8", "--json")
+
+
+@pytest.mark.parametrize("budget", ["250000", "250k", "$250k", "250,000", "$250,000", "0.25M"])
+def test_budget_takes_the_magnitudes_params_take(budget: str) -> None:
+    code, out, err = run("plan", "--params", "1B", "--tokens", "20B", "--budget", budget, *SMALL)
+    assert code == 0, err
+    assert json.loads(out)["constraints"]["budget_usd"] == 250_000
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--params", "7", "--tokens", "1e12"),
+            "error: params=7: must be between 1e+05 and 1e+15 parameters (did you mean 7B?)",
+        ),
+        (
+            ("--params", "7e9", "--tokens", "3"),
+            "error: tokens=3: must be between 1e+04 and 1e+16 tokens (did you mean 3T?)",
+        ),
+        (("--params", "7e9", "--tokens", "1e12", "--budget", "nan"), "error: budget=nan"),
+        (
+            ("--params", "7e9", "--tokens", "1e12", "--pue", "nan"),
+            "error: pue=nan: must be a finite number >= 1",
+        ),
+        (
+            ("--params", "7e9", "--tokens", "1e12", "--layers", "0"),
+            "error: layers=0: must be a whole number >= 1",
+        ),
+        (
+            ("--params", "7e9", "--tokens", "1e12", "--plot", "plan.txt"),
+            "error: plot=plan.txt: must end in .png",
+        ),
+        (("--params", "7e9", "--tokens", "1e12", "--spot-share", "0.5"), "error: spot_share=0.5"),
+        (
+            ("--infer", "--params", "7e9", "--tokens-per-second", "inf", "--duration", "30d"),
+            "error: tokens_per_second=inf",
+        ),
+    ],
+)
+def test_implausible_or_non_finite_numbers_are_one_line(args: tuple[str, ...], expected: str) -> None:
+    code, out, err = run("plan", *args)
+    assert code == 2 and out == ""
+    assert err.startswith(expected) and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_job_file_workload_with_a_bare_params_count_is_refused(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text("name: x\nrun: python train.py\nworkload:\n  params: 7\n  tokens: 1T\n")
+    code, _, err = run("plan", str(job))
+    assert code == 2 and "params=7" in err and "did you mean 7B?" in err
+
+
+def test_flags_fill_a_job_file_without_a_workload_block(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text("name: x\nrun: python train.py\n")
+    code, out, err = run("plan", str(job), "--params", "1e9", "--tokens", "2e10", *SMALL)
+    assert code == 0, err
+    assert json.loads(out)["workload"] == "train 1e9 on 2e10 tokens"
+    code, _, err = run("plan", str(job))
+    assert code == 2 and "no `workload:` block" in err and "--params" in err
+
+
+def test_flags_override_the_job_files_workload_field_by_field(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text("name: x\nrun: python train.py\nworkload:\n  params: 1e9\n  tokens: 2e10\n")
+    code, out, err = run("plan", str(job), "--tokens", "4e10", *SMALL)
+    assert code == 0, err
+    assert json.loads(out)["workload"] == "train 1e9 on 4e10 tokens"
+
+
+def _piped(*args: str) -> list[str]:
+    """stdout of the real command piped (no terminal, no COLUMNS: Rich's 80 columns)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "suanli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("plan", "--params", "7e9", "--tokens", "1e12", "--deadline", "30d"),
+        ("plan", "--params", "7e9", "--tokens", "1e12", "--objective", "carbon", "--top", "5"),
+        (
+            "plan",
+            "--infer",
+            "--params",
+            "7e9",
+            "--tokens-per-second",
+            "5k",
+            "--duration",
+            "30d",
+            "--batch",
+            "32",
+        ),
+        ("plan", "--horizon", "12mo", "--demand", str(EX / "demand.yaml")),
+        ("catalog", "list"),
+        ("catalog", "show", "H100"),
+    ],
+)
+def test_human_tables_fit_80_columns_when_piped(args: tuple[str, ...]) -> None:
+    lines = _piped(*args)
+    assert lines and max(len(line.rstrip()) for line in lines) <= 80, "\n".join(lines)
+    if args[0] == "plan" and "--horizon" not in args:
+        assert "Recommended:" in "\n".join(lines) and "provider" in lines[1] and "USD" in lines[1]
+    if "carbon" in args:  # the objective's own column is never left out
+        assert "kg CO2" in lines[1]

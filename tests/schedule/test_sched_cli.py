@@ -51,7 +51,7 @@ def test_json_is_one_document_with_the_documented_fields(trace_file):
 def test_default_policy_and_table(trace_file):
     r = invoke("simulate", "--trace", trace_file, "--cluster", "1x4")
     assert r.exit_code == 0, r.stderr
-    assert "suanli" in r.stdout and "avg JCT" in r.stdout
+    assert "suanli" in r.stdout and "avg" in r.stdout and "JCT" in r.stdout
 
 
 def test_unknown_policy_lists_the_known_ones(trace_file):
@@ -124,3 +124,53 @@ def test_preemption_cost_and_placement_flags(tmp_path):
     assert doc["preemptions"] == 1 and doc["makespan_s"] == 14.5
     r = invoke("simulate", "--trace", str(p), "--cluster", "1x1", "--placement", "spread")
     assert r.exit_code == 2 and "placement=spread" in r.stderr
+
+
+# ---- sizes bounded before anything is allocated; unreadable inputs are one line --------------------
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--trace", "synthetic:5", "--cluster", "1000000000x8"],
+            "error: cluster=1000000000x8: must have at most 100000 nodes in all (this has 1000000000)",
+        ),
+        (
+            ["--trace", "synthetic:5", "--cluster", "2x4096"],
+            "error: cluster=2x4096: must have at most 1024 GPUs per node (this has 4096)",
+        ),
+        (
+            ["--trace", "synthetic:100000000", "--cluster", "2x4"],
+            "error: trace=synthetic:100000000: synthetic traces are written synthetic:N with N from 1 to "
+            "1,000,000",
+        ),
+        (["--trace", "synthetic:0", "--cluster", "2x4"], "error: trace=synthetic:0"),
+        (
+            ["--trace", "synthetic:5", "--cluster", "2x4", "--preemption-cost", "inf"],
+            "error: preemption-cost=inf",
+        ),
+    ],
+)
+def test_sizes_are_bounded_with_one_line(args, expected):
+    r = invoke("simulate", *args)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith(expected) and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_cluster_file_larger_than_the_limit_is_refused(tmp_path):
+    f = tmp_path / "cluster.yaml"
+    f.write_text("nodes:\n  - {count: 1000000000, gpus: 8}\n")
+    r = invoke("simulate", "--trace", "synthetic:5", "--cluster", str(f))
+    assert r.exit_code == 2 and "must have at most 100000 nodes" in r.stderr
+
+
+def test_synthetic_size_takes_magnitudes_and_a_long_inline_cluster_is_not_a_path():
+    cluster = ",".join(["1x4"] * 120)  # longer than a file name may be
+    r = invoke("simulate", "--trace", "synthetic:1k", "--cluster", cluster, "--limit", "20", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["trace"] == "synthetic:1000"
+
+
+def test_table_fits_80_columns_when_piped(trace_file):
+    r = invoke("simulate", "--trace", trace_file, "--cluster", "1x4", "--compare", "fifo,tiresias")
+    assert r.exit_code == 0
+    assert max(len(line.rstrip()) for line in r.stdout.splitlines()) <= 80, r.stdout

@@ -14,10 +14,14 @@ app = typer.Typer(
 _OFFERS_HELP = "Your offers / owned hardware (YAML or CSV), added to the catalog."
 
 
-def _catalog(offers: list[Path] | None) -> Any:
+def user_catalog(offers: list[Path] | None) -> Any:
+    """The shipped and imported catalog plus the user's --offers files (each checked readable first)."""
     from suanli.catalog.offers import load_catalog
+    from suanli.core.errors import read_text
     from suanli.store.paths import home
 
+    for f in offers or []:
+        read_text(f, "offers")
     return load_catalog(imported_dir=home() / "catalogs", user_files=offers or [])
 
 
@@ -37,7 +41,7 @@ def list_(
     """Cheapest price per GPU-hour for each accelerator and mode (or every row with --all)."""
     from suanli.cli.output import emit_json
 
-    cat = _catalog(offers)
+    cat = user_catalog(offers)
     rows = cat.query(providers=_split(provider), accelerators=_split(accelerator), modes=_split(mode))
     summary = _summary(rows)
     if as_json:
@@ -53,21 +57,26 @@ def list_(
     if all_rows:
         _print_rows(rows, "suanli catalog list --all")
         return
-    from rich.table import Table
-
     from suanli.cli.output import out
+    from suanli.cli.tables import Column, print_table
 
-    t = Table(
-        title=f"suanli catalog: {len(rows)} offers, {len({o.provider for o in rows})} providers",
-        title_justify="left",
-    )
-    for col in ("accelerator", "mode", "USD/GPU-h (cheapest)", "provider", "instance type", "offers"):
-        t.add_column(col)
+    title = f"suanli catalog: {len(rows)} offers, {len({o.provider for o in rows})} providers"
+    columns = [
+        Column("accelerator"),
+        Column("mode"),
+        Column("USD/GPU-h\n(cheapest)", "right"),
+        Column("provider"),
+        Column("instance type", wrap=True, min_width=16, overflow="ellipsis"),
+        Column("offers", "right", drop=1),
+    ]
+    table = []
     for s in summary:
         for m in s["modes"]:
             price = "-" if m["usd_per_gpu_hour"] is None else f"{m['usd_per_gpu_hour']:.3f}"
-            t.add_row(s["accelerator"], m["mode"], price, m["provider"], m["instance_type"], str(m["offers"]))
-    out.print(t)
+            table.append(
+                [s["accelerator"], m["mode"], price, m["provider"], m["instance_type"], str(m["offers"])]
+            )
+    print_table(out, title, columns, table)
 
 
 def _summary(rows: list) -> list[dict]:
@@ -109,7 +118,7 @@ def show(
     """Every offer of a provider or an accelerator, with its source and date."""
     from suanli.cli.output import emit_json
 
-    rows = _catalog(offers).show(name)
+    rows = user_catalog(offers).show(name)
     if as_json:
         emit_json({"name": name, "offers": [o.to_json() for o in rows]})
         return
@@ -129,14 +138,21 @@ def import_(
     from suanli.catalog.offers import read_offer_yaml, write_offer_csv
     from suanli.catalog.skypilot import import_skypilot
     from suanli.cli.output import emit_json, out
-    from suanli.core.errors import BadInput
+    from suanli.core.errors import BadInput, read_text
     from suanli.store.paths import home
 
     store = home() / "catalogs"
+    if date is not None:
+        _check_date(date)
     if kind == "skypilot":
+        if path.exists() and not path.is_dir():
+            raise BadInput(
+                "directory", str(path), "must be a folder of SkyPilot catalogs (<dir>/v7/<cloud>/vms.csv)"
+            )
         res = import_skypilot(path, store, date=date)
         doc = res.to_json()
     elif kind == "yaml":
+        read_text(path, "offers")
         rows = read_offer_yaml(path)
         target = store / f"user-{path.stem}.csv"
         write_offer_csv(target, rows)
@@ -162,18 +178,40 @@ def import_(
             out.print(f"  {k}: {doc[k]}", markup=False)
 
 
+def _check_date(date: str) -> None:
+    """--date as YYYY-MM-DD (the catalog's date column)."""
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(date)
+    except ValueError:
+        from suanli.core.errors import BadInput
+
+        raise BadInput("date", date, "must be a date written YYYY-MM-DD, e.g. 2025-01-31") from None
+
+
 def _split(v: str | None) -> list[str] | None:
     return [x.strip() for x in v.split(",") if x.strip()] if v else None
 
 
 def _print_rows(rows: list, title: str) -> None:
-    from rich.table import Table
-
+    """Offer rows; each distinct source is numbered once below the table (sources are long)."""
     from suanli.cli.output import out
+    from suanli.cli.tables import Column, print_table, print_wrapped
 
-    t = Table(title=title, title_justify="left")
-    for col in ("provider", "instance type", "accel", "n", "mode", "USD/h", "regions", "source", "date"):
-        t.add_column(col)
+    columns = [
+        Column("provider"),
+        Column("instance type", wrap=True, min_width=16, overflow="ellipsis"),
+        Column("accel"),
+        Column("n", "right"),
+        Column("mode"),
+        Column("USD/h", "right"),
+        Column("src", "right"),
+        Column("date", drop=1),
+        Column("regions", wrap=True, min_width=12, drop=2),
+    ]
+    sources: dict[str, int] = {}
+    table = []
     for o in sorted(rows, key=lambda o: (o.accelerator, o.mode, o.provider, o.price_usd_per_hour or 0)):
         price = (
             f"{o.price_usd_per_hour:.3f}"
@@ -181,15 +219,20 @@ def _print_rows(rows: list, title: str) -> None:
             else f"buy {o.purchase_usd:,.0f}"
         )
         regs = ",".join(o.regions[:3]) + ("..." if len(o.regions) > 3 else "")
-        t.add_row(
-            o.provider,
-            o.instance_type,
-            o.accelerator,
-            str(o.accelerator_count),
-            o.mode,
-            price,
-            regs,
-            o.source[:70],
-            o.date,
+        ref = sources.setdefault(o.source, len(sources) + 1)
+        table.append(
+            [
+                o.provider,
+                o.instance_type,
+                o.accelerator,
+                str(o.accelerator_count),
+                o.mode,
+                price,
+                f"[{ref}]",
+                o.date,
+                regs,
+            ]
         )
-    out.print(t)
+    print_table(out, title, columns, table)
+    for source, ref in sources.items():
+        print_wrapped(out, source, indent=f"[{ref}] ", hang=" " * (len(str(ref)) + 3))

@@ -6,6 +6,18 @@ from typing import Annotated
 
 import typer
 
+# The report's columns as shown: a shorter two-line header and the order they are left out at narrow
+# widths (0: never; the highest goes first).
+_COLUMNS: dict[str, tuple[str, int]] = {
+    "params": ("params", 3),
+    "b1 p50/p95 ms": ("b1 p50/p95\nms", 0),
+    "b32 /s": ("b32\n/s", 2),
+    "quality val": ("quality\nval", 4),
+    "quality held-out": ("quality held-out", 0),
+    "cosine to original": ("cosine to\noriginal", 1),
+}
+_WRAP = {"candidate": 16, "status": 13}  # long recipe names and errors fold down to these widths
+
 
 def compress(
     model: Annotated[
@@ -63,7 +75,12 @@ def compress(
 
     err = Console(stderr=True, highlight=False)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,  # piped: no blank line before a one-line error
     ) as bar:
         job = bar.add_task("compress", total=None)
         report = run_compress(
@@ -91,24 +108,18 @@ def compress(
 
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
         return
-    from rich.table import Table
-
+    from suanli.cli.tables import Column, print_table, print_wrapped
     from suanli.compress.report import TABLE_HEADER, table_rows
 
-    table = Table(
-        title=f"suanli compress: {report['task']}, budget {report['budget']}, target {report['target']}"
-    )
-    for h in TABLE_HEADER:
-        table.add_column(h)
-    for row in table_rows(report):
-        table.add_row(*row)
-    import sys
-
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-    console.print(table)
+    console = Console(highlight=False)
+    title = f"suanli compress: {report['task']}, budget {report['budget']}, target {report['target']}"
+    shown = [_COLUMNS.get(h, (h, 0)) for h in TABLE_HEADER]
+    columns = [Column(h, drop=drop, wrap=h in _WRAP, min_width=_WRAP.get(h, 12)) for h, drop in shown]
+    print_table(console, title, columns, table_rows(report))
     c = report["chosen_candidate"]
-    console.print(
+    print_wrapped(
+        console,
         f"chosen: {c['name']} - {c['size_ratio']:.1f}x smaller, "
         f"{c['speedup_b1_vs_original']:.2f}x faster at batch 1, "
-        f"{c['speedup_b32_vs_original']:.2f}x at batch 32 than the original; saved to {report['out_dir']}"
+        f"{c['speedup_b32_vs_original']:.2f}x at batch 32 than the original; saved to {report['out_dir']}",
     )

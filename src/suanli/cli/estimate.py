@@ -57,7 +57,16 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Estimate a training run: FLOPs, memory per device, best layout, time, device-hours, energy, CO2."""
+    from suanli.core.units import check_range, parse_tokens
     from suanli.estimate.energy import DEFAULT_PUE
+
+    model, params, active_params = _model_size(model, params, active_params)
+    n_tokens = None if tokens is None else parse_tokens(tokens, "tokens")
+    _check_shape(layers, hidden, heads, kv_heads, ffn_hidden, vocab, seq_len, experts, experts_per_token)
+    check_range(network_gbps, "network_gbps", lo=0, lo_open=True)
+    check_range(pue, "pue", lo=1)
+    check_range(grid_gco2_per_kwh, "grid_gco2_per_kwh", lo=0)
+    check_range(power_fraction, "power_fraction", lo=0, hi=1, lo_open=True)
     from suanli.estimate.train import estimate_train, estimate_train_probe
 
     energy = {
@@ -76,7 +85,7 @@ def train(
         result = probe(python, input_shape, input_dtype)
         est = estimate_train_probe(
             result,
-            tokens=tokens,
+            tokens=n_tokens,
             steps=steps,
             batch=batch,
             accelerator=accelerator,
@@ -90,7 +99,7 @@ def train(
             model=model,
             params=params,
             seq_len=seq_len,
-            tokens=tokens,
+            tokens=n_tokens,
             steps=steps,
             batch=batch,
             accelerator=accelerator,
@@ -138,7 +147,9 @@ def infer(
     output_tokens: int = typer.Option(256, "--output-tokens"),
     precision: str = typer.Option("bf16", "--precision", help="Weights: bf16, fp16, fp8, int8, int4, fp32."),
     kv_precision: str | None = typer.Option(None, "--kv-precision", help="KV cache: bf16 (default) or fp8."),
-    price: float | None = typer.Option(None, "--price", help="USD per device-hour, for cost per 1M tokens."),
+    price: str | None = typer.Option(
+        None, "--price", help='USD per device-hour (e.g. 2.5 or "$2.50"), for cost per 1M tokens.'
+    ),
     compressed: str | None = typer.Option(
         None,
         "--compressed",
@@ -149,10 +160,16 @@ def infer(
     """Estimate serving: weights + KV-cache memory, largest batch, time to first token, decode speed, cost.
 
     With --compressed DIR: the inference cost of the original and the compressed model side by side."""
+    from suanli.core.units import parse_usd
+
+    usd = None if price is None else parse_usd(price, "price")
     if compressed is not None:
-        _compressed(compressed, price, as_json)
+        _compressed(compressed, usd, as_json)
         return
     from suanli.estimate.infer import estimate_infer
+
+    model, params, active_params = _model_size(model, params, active_params)
+    _check_shape(layers, hidden, heads, kv_heads, ffn_hidden, vocab, None, experts, experts_per_token)
 
     est = estimate_infer(
         model=model,
@@ -164,7 +181,7 @@ def infer(
         output_tokens=output_tokens,
         precision=precision,
         kv_precision=kv_precision,
-        price_per_device_hour=price,
+        price_per_device_hour=usd,
         seq_len=prompt_tokens + output_tokens,
         **W.arch_flags(
             layers, hidden, heads, kv_heads, ffn_hidden, vocab, experts, experts_per_token, active_params
@@ -175,6 +192,34 @@ def infer(
         typer.echo(json.dumps(doc, default=_jsonable))
         return
     _print_infer(doc)
+
+
+def _model_size(
+    model: str | None, params: str | None, active_params: str | None
+) -> tuple[str | None, float | None, float | None]:
+    """The model flags checked before any work: `--model` an existing config file (a model folder
+    gets its config.json as a hint), parameter counts plausible ("--params 7" hints 7B)."""
+    from suanli.core.errors import input_file, read_text
+    from suanli.core.units import parse_params
+
+    if model is not None:
+        read_text(input_file(model, "model", inside="config.json"), "model")
+    return (
+        model,
+        None if params is None else parse_params(params, "params"),
+        None if active_params is None else parse_params(active_params, "active_params"),
+    )
+
+
+def _check_shape(*values: int | None) -> None:
+    """The architecture flags (layers, hidden, heads, kv_heads, ffn_hidden, vocab, seq_len, experts,
+    experts_per_token), each a whole number >= 1 when given."""
+    from suanli.core.errors import BadInput
+
+    names = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq_len", "experts")
+    for name, value in zip((*names, "experts_per_token"), values, strict=True):
+        if value is not None and value < 1:
+            raise BadInput(name, value, "must be a whole number >= 1")
 
 
 def _compressed(out_dir: str, price: float | None, as_json: bool) -> None:
@@ -235,6 +280,8 @@ def _table(title: str, rows: list[tuple[str, str]], notes: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from suanli.cli.tables import print_wrapped
+
     t = Table(title=title, show_header=False, title_justify="left")
     t.add_column("", style="bold")
     t.add_column("")
@@ -244,7 +291,7 @@ def _table(title: str, rows: list[tuple[str, str]], notes: list[str]) -> None:
     console.print(t)
     console.print("[bold]Assumptions[/bold]")
     for n in notes:
-        console.print(f"  - {n}", highlight=False, markup=False)
+        print_wrapped(console, n, indent="  - ", hang="    ")
 
 
 def _print_train(d: dict) -> None:

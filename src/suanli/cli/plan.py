@@ -5,6 +5,7 @@ The planner, numpy, scipy and matplotlib are imported inside the command so `sua
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +44,16 @@ def plan(
     recompute: str | None = typer.Option(None, "--recompute"),
     network_gbps: float | None = typer.Option(None, "--network-gbps", help="Inter-node Gb/s per device."),
     infer: bool = typer.Option(False, "--infer", help="Plan a serving workload instead of training."),
-    tokens_per_second: float | None = typer.Option(
-        None, "--tokens-per-second", help="Serving: output tokens/s."
+    tokens_per_second: str | None = typer.Option(
+        None, "--tokens-per-second", help="Serving: output tokens/s, e.g. 5000 or 5k."
     ),
     duration: str | None = typer.Option(None, "--duration", help='Serving: how long it runs, e.g. "30d".'),
     prompt_tokens: int | None = typer.Option(None, "--prompt-tokens"),
     output_tokens: int | None = typer.Option(None, "--output-tokens"),
     deadline: str | None = typer.Option(None, "--deadline", help='Finish within, e.g. "30d" or "36h".'),
-    budget: float | None = typer.Option(None, "--budget", help="Most USD to spend."),
+    budget: str | None = typer.Option(
+        None, "--budget", help='Most USD to spend, e.g. 250000, 250k or "$1.5M".'
+    ),
     providers: str | None = typer.Option(None, "--providers", help="Comma-separated, e.g. lambda,runpod."),
     regions: str | None = typer.Option(None, "--regions", help="Comma-separated region names."),
     accelerators: str | None = typer.Option(
@@ -98,12 +101,17 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """The cheapest way to get a workload done by its deadline: on-demand, spot, reserved, rental, owned."""
-    from suanli.catalog.offers import load_catalog
+    from suanli.cli.catalog import user_catalog
     from suanli.cli.output import emit_json, err
     from suanli.core.errors import BadInput
-    from suanli.store.paths import home
 
-    catalog = load_catalog(imported_dir=home() / "catalogs", user_files=offers or [])
+    if plot is not None:
+        from suanli.plan.plot import plot_target
+
+        plot_target(plot)
+    if spot_share is not None and demand is None:
+        raise BadInput("spot_share", spot_share, "applies to portfolio planning: use it with --demand")
+    catalog = user_catalog(offers)
     if demand is not None or horizon is not None:
         if demand is None:
             raise BadInput("demand", None, "is needed with --horizon (monthly GPU-hours YAML)")
@@ -122,18 +130,6 @@ def plan(
         else:
             _print_portfolio(pf)
         return
-    wl: dict[str, Any] = {}
-    job_accels: list[str] | None = None
-    if job is not None:
-        from suanli.jobs.spec import load_spec
-
-        spec = load_spec(job)
-        if spec.workload is None:
-            raise BadInput("workload", None, "the job file has no `workload:` block", source=str(job))
-        wl = dict(spec.workload)
-        if isinstance(wl.get("model"), str) and not Path(wl["model"]).is_absolute():
-            wl["model"] = str(Path(job).parent / wl["model"])
-        job_accels = list(spec.resources.accelerators) or None
     flags = {
         "model": model,
         "params": params,
@@ -155,16 +151,7 @@ def plan(
             layers, hidden, heads, kv_heads, ffn_hidden, vocab, experts, experts_per_token, active_params
         ),
     }
-    wl.update({k: v for k, v in flags.items() if v is not None})
-    if infer:
-        wl["kind"] = "infer"
-    if wl.get("kind", "train") == "infer":
-        for k in ("tokens", "steps", "seq_len", "tp", "pp", "zero", "recompute", "network_gbps"):
-            wl.pop(k, None)
-    else:
-        for k in ("tokens_per_second", "duration", "prompt_tokens", "output_tokens"):
-            if k in wl:
-                raise BadInput(k, wl[k], "is a serving field: add --infer (or kind: infer) to plan a service")
+    wl, job_accels = _workload(job, {k: v for k, v in flags.items() if v is not None}, infer)
     from suanli.plan import plan as run_plan
 
     p = run_plan(
@@ -202,6 +189,44 @@ def plan(
         _print_plan(p)
 
 
+def _workload(
+    job: Path | None, flags: dict[str, Any], infer: bool
+) -> tuple[dict[str, Any], list[str] | None]:
+    """The workload to plan and the job file's accelerators: the file's `workload:` block with each flag
+    given overriding its field; the flags alone when the file has no block."""
+    from suanli.core.errors import BadInput
+
+    wl: dict[str, Any] = {}
+    job_accels: list[str] | None = None
+    if job is not None:
+        from suanli.jobs.spec import load_spec
+
+        spec = load_spec(job)
+        if spec.workload is None and not flags:
+            raise BadInput(
+                "workload",
+                "",
+                "the job file has no `workload:` block",
+                hint="add one, or pass --params/--model with --tokens",
+                source=str(job),
+            )
+        wl = dict(spec.workload or {})
+        if isinstance(wl.get("model"), str) and not Path(wl["model"]).is_absolute():
+            wl["model"] = str(Path(job).parent / wl["model"])
+        job_accels = list(spec.resources.accelerators) or None
+    wl.update(flags)
+    if infer:
+        wl["kind"] = "infer"
+    if wl.get("kind", "train") == "infer":
+        for k in ("tokens", "steps", "seq_len", "tp", "pp", "zero", "recompute", "network_gbps"):
+            wl.pop(k, None)
+    else:
+        for k in ("tokens_per_second", "duration", "prompt_tokens", "output_tokens"):
+            if k in wl:
+                raise BadInput(k, wl[k], "is a serving field: add --infer (or kind: infer) to plan a service")
+    return wl, job_accels
+
+
 def _split(v: str | None) -> list[str] | None:
     return [x.strip() for x in v.split(",") if x.strip()] if v else None
 
@@ -216,86 +241,90 @@ def _layout(d: dict) -> str:
     return f"{d.get('tp')}/{d.get('pp')}/{d.get('dp')}/z{d.get('zero')}"
 
 
-def _short_risk(o: Any) -> str:
+def _short_risk(o: Any, limit: int = 26) -> str:
+    """The first risk's first clause, cut at a word to `limit` characters (the JSON has them all)."""
     if o.mode == "spot" and o.p_miss is not None:
-        return o.risk[0].split(":", 1)[-1].split(",")[0].strip() + f", P(miss) {o.p_miss:.0%}"
-    return o.risk[0].split(":", 1)[-1].strip()[:40] if o.risk else ""
+        return f"P(miss) {o.p_miss:.0%}"
+    if not o.risk:
+        return ""
+    text = re.split(r"[,;(]", o.risk[0].split(":", 1)[-1], maxsplit=1)[0].strip()
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _hardware(o: Any) -> str:
+    """ "8x8 H100": instances x devices per instance; one number when it is one instance or one device."""
+    if o.instances == 1 or o.instances == o.devices:
+        return f"{o.devices}x {o.accelerator}"
+    return f"{o.instances}x{o.devices // o.instances} {o.accelerator}"
 
 
 def _print_plan(p: Any) -> None:
-    from rich.table import Table
-
     from suanli.cli.output import out
+    from suanli.cli.tables import Column, print_table, print_wrapped
 
-    t = Table(title=f"suanli plan: {p.workload} (objective: {p.objective})", title_justify="left")
-    for col, just in (
-        ("#", "right"),
-        ("provider", "left"),
-        ("instance type", "left"),
-        ("accel", "left"),
-        ("inst", "right"),
-        ("dev", "right"),
-        ("mode", "left"),
-        ("tp/pp/dp/z", "left"),
-        ("days", "right"),
-        ("USD", "right"),
-        ("kWh", "right"),
-        ("kg CO2", "right"),
-        ("P", "center"),
-        ("risk", "left"),
-    ):
-        t.add_column(col, justify=just, no_wrap=col not in ("instance type", "risk"))  # type: ignore[arg-type]
+    energy_first = p.objective in ("energy", "carbon")
+    columns = [
+        Column("#", "right"),
+        Column("provider"),
+        Column("devices"),
+        Column("mode"),
+        Column("days", "right"),
+        Column("USD", "right"),
+        Column("kWh", "right", drop=0 if p.objective == "energy" else 4),
+        Column("kg CO2", "right", drop=0 if p.objective == "carbon" else 3),
+        Column("tp/pp/dp/z", drop=2),
+        Column("risk", wrap=True, min_width=26, drop=5 if energy_first else 1),
+        Column("instance type", drop=6),
+    ]
+    rows, styles = [], []
     for i, o in enumerate(p.shown(), 1):
-        style = "bold green" if o is p.recommended else None
-        t.add_row(
-            str(i),
-            o.provider,
-            o.instance_type,
-            o.accelerator,
-            str(o.instances),
-            str(o.devices),
-            o.mode,
-            _layout(o.layout),
-            f"{o.wall_hours / 24:.2f}",
-            _num(o.cost_usd),
-            _num(o.energy_kwh),
-            _num(o.co2_kg),
-            "*" if o.pareto else "",
-            _short_risk(o),
-            style=style,
+        rows.append(
+            [
+                f"{i}{'*' if o.pareto else ''}",
+                o.provider,
+                _hardware(o),
+                o.mode,
+                f"{o.wall_hours / 24:.1f}",
+                _num(o.cost_usd),
+                _num(o.energy_kwh),
+                _num(o.co2_kg),
+                _layout(o.layout),
+                _short_risk(o),
+                o.instance_type,
+            ]
         )
-    out.print(t)
-    out.print(
-        f"{len(p.options)} feasible of {len(p.all_options)} options evaluated; "
-        "* = Pareto front (cost vs time)"
+        styles.append("bold green" if o is p.recommended else None)
+    title = f"suanli plan: {p.workload} (objective: {p.objective})"
+    print_table(out, title, columns, rows, styles=styles)
+    print_wrapped(
+        out,
+        f"{len(p.options)} feasible of {len(p.all_options)} options evaluated; * = Pareto front (cost vs "
+        "time); devices: instances x devices per instance",
     )
-    out.print(p.explanation, markup=False)
+    print_wrapped(out, p.explanation)
     out.print("[bold]Assumptions[/bold]")
     for a in p.assumptions:
-        out.print(f"  - {a}", markup=False)
+        print_wrapped(out, a, indent="  - ", hang="    ")
 
 
 def _print_portfolio(pf: Any) -> None:
-    from rich.table import Table
-
     from suanli.cli.output import out
+    from suanli.cli.tables import Column, print_table, print_wrapped
 
-    t = Table(title=f"suanli plan --horizon {pf.horizon_months}mo: {pf.accelerator}", title_justify="left")
-    for col in (
-        "month",
-        "demand GPU-h",
-        "peak",
-        "owned GPUs",
-        "reserved GPUs",
-        "owned GPU-h",
-        "reserved GPU-h",
-        "on-demand GPU-h",
-        "spot GPU-h",
-        "USD",
-    ):
-        t.add_column(col, justify="right")
-    for m in pf.monthly:
-        t.add_row(
+    columns = [
+        Column("month", "right"),
+        Column("demand\nGPU-h", "right"),
+        Column("peak\nGPUs", "right"),
+        Column("owned\nGPUs", "right"),
+        Column("rsvd\nGPUs", "right"),
+        Column("owned\nGPU-h", "right"),
+        Column("rsvd\nGPU-h", "right"),
+        Column("on-dem.\nGPU-h", "right"),
+        Column("spot\nGPU-h", "right"),
+        Column("USD", "right"),
+    ]
+    rows = [
+        [
             str(m["month"]),
             _num(m["demand_gpu_hours"]),
             _num(m["peak_gpus"]),
@@ -306,13 +335,17 @@ def _print_portfolio(pf: Any) -> None:
             _num(m["on_demand_gpu_hours"]),
             _num(m["spot_gpu_hours"]),
             _num(m["cost_usd"]),
-        )
-    out.print(t)
-    out.print(
+        ]
+        for m in pf.monthly
+    ]
+    title = f"suanli plan --horizon {pf.horizon_months}mo: {pf.accelerator} (rsvd = reserved)"
+    print_table(out, title, columns, rows)
+    print_wrapped(
+        out,
         f"total {_num(pf.total_cost_usd)} USD (after the horizon: {_num(pf.committed_after_horizon_usd)}); "
         f"all-rent {_num(pf.all_rent_cost_usd)}; all-buy {_num(pf.all_buy_cost_usd)}; break-even utilisation "
-        f"for buying {_num(pf.break_even_utilisation, '{:.0%}')}"
+        f"for buying {_num(pf.break_even_utilisation, '{:.0%}')}",
     )
-    out.print(pf.explanation, markup=False)
+    print_wrapped(out, pf.explanation)
     for a in pf.assumptions:
-        out.print(f"  - {a}", markup=False)
+        print_wrapped(out, a, indent="  - ", hang="    ")

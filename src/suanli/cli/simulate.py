@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -15,19 +16,20 @@ import typer
 from suanli.cli.output import seconds
 from suanli.core.errors import BadInput
 
+# (header, summary field, format, drop order at narrow widths: 0 never, highest first)
 TABLE_COLUMNS = (
-    ("policy", "policy", None),
-    ("jobs", "jobs", None),
-    ("avg JCT", "avg_jct_s", "time"),
-    ("median JCT", "median_jct_s", "time"),
-    ("p95 JCT", "p95_jct_s", "time"),
-    ("p99 JCT", "p99_jct_s", "time"),
-    ("avg queue", "avg_queue_s", "time"),
-    ("makespan", "makespan_s", "time"),
-    ("GPU util", "utilization", "pct"),
-    ("Jain", "jain_fairness", "ratio"),
-    ("worst user slowdown", "worst_user_slowdown", "ratio"),
-    ("preemptions", "preemptions", None),
+    ("policy", "policy", None, 0),
+    ("jobs", "jobs", None, 0),
+    ("avg\nJCT", "avg_jct_s", "time", 0),
+    ("median\nJCT", "median_jct_s", "time", 4),
+    ("p95\nJCT", "p95_jct_s", "time", 1),
+    ("p99\nJCT", "p99_jct_s", "time", 5),
+    ("avg\nqueue", "avg_queue_s", "time", 0),
+    ("makespan", "makespan_s", "time", 3),
+    ("GPU\nutil", "utilization", "pct", 0),
+    ("Jain", "jain_fairness", "ratio", 2),
+    ("worst user\nslowdown", "worst_user_slowdown", "ratio", 0),
+    ("preempt-\nions", "preemptions", None, 0),
 )
 
 
@@ -54,6 +56,21 @@ def _make_policy(name: str, placement: str, preemption_cost: float):
     if "preemption_cost_s" in params:
         options["preemption_cost_s"] = preemption_cost
     return cls(**{k: v for k, v in options.items() if k in params})
+
+
+def _row(summary: object) -> list[str]:
+    row = []
+    for _, key, kind, _ in TABLE_COLUMNS:
+        value = getattr(summary, key)
+        if kind == "time":
+            row.append(seconds(value))
+        elif kind == "pct":
+            row.append(f"{100 * value:.1f}%")
+        elif kind == "ratio":
+            row.append(f"{value:.3f}")
+        else:
+            row.append(str(value))
+    return row
 
 
 def simulate(
@@ -110,10 +127,12 @@ def simulate(
 
     if placement not in PLACEMENTS:
         raise BadInput("placement", placement, f"must be one of {', '.join(PLACEMENTS)}")
-    if preemption_cost < 0:
-        raise BadInput("preemption-cost", preemption_cost, "must be >= 0 seconds")
+    if not 0 <= preemption_cost < math.inf:
+        raise BadInput("preemption-cost", preemption_cost, "must be a finite number of seconds >= 0")
     if limit is not None and limit < 1:
         raise BadInput("limit", limit, "must be >= 1")
+    if plot is not None and plot.exists() and not plot.is_dir():
+        raise BadInput("plot", str(plot), "must be a folder (the JCT CDF and utilisation PNGs go in it)")
     names = _policy_names(policy, compare)
     nodes = parse_cluster(cluster)
     table = load_throughputs(throughputs) if throughputs else None
@@ -183,30 +202,13 @@ def simulate(
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
 
-    from rich.table import Table
+    from suanli.cli.tables import Column, print_table
 
     out = Console(highlight=False)
-    if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
-        out = Console(highlight=False, width=200)
     title = f"{loaded.source} on {cluster} ({sum(n.gpus for n in nodes)} GPUs), placement={placement}"
     if preemption_cost:
         title += f", preemption cost {preemption_cost:g} s"
-    grid = Table(title=title)
-    for header, _, _ in TABLE_COLUMNS:
-        grid.add_column(header, justify="left" if header == "policy" else "right")
-    for s in summaries:
-        row = []
-        for _, key, kind in TABLE_COLUMNS:
-            value = getattr(s, key)
-            if kind == "time":
-                row.append(seconds(value))
-            elif kind == "pct":
-                row.append(f"{100 * value:.1f}%")
-            elif kind == "ratio":
-                row.append(f"{value:.3f}")
-            else:
-                row.append(str(value))
-        grid.add_row(*row)
-    out.print(grid)
+    columns = [Column(h, "left" if key == "policy" else "right", drop=d) for h, key, _, d in TABLE_COLUMNS]
+    print_table(out, title, columns, [_row(s) for s in summaries])
     for p in plots:
         out.print(f"wrote {p}")

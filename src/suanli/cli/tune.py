@@ -92,31 +92,42 @@ def _params(params: dict) -> str:
 
 
 def _print(result: TuneResult, trials: int) -> None:
-    from rich.table import Table
+    from suanli.cli.tables import Column, print_table, print_wrapped
 
-    table = Table(title=f"study {result.study}: {result.metric} ({result.direction})")
-    for column in ("trial", "job", "params", result.metric, "state", "device-h"):
-        table.add_column(column, justify="right" if column in ("trial", "job", "device-h") else "left")
+    columns = [
+        Column("trial", "right"),
+        Column("job", "right"),
+        Column("params", wrap=True, min_width=20),
+        Column(result.metric, "right"),
+        Column("state", wrap=True, min_width=12),
+        Column("device-h", "right", drop=1),
+    ]
+    rows = []
     for t in result.trials:
         state = t.state if not t.reason or t.state == "COMPLETE" else f"{t.state} ({t.reason})"
         marker = " *" if result.best is not None and t.number == result.best.number else ""
-        table.add_row(
-            f"{t.number}{marker}",
-            "-" if t.job_id is None else str(t.job_id),
-            _params(t.params),
-            _fmt(t.value),
-            state,
-            f"{t.device_hours:.4f}",
+        rows.append(
+            [
+                f"{t.number}{marker}",
+                "-" if t.job_id is None else str(t.job_id),
+                _params(t.params),
+                _fmt(t.value),
+                state,
+                f"{t.device_hours:.4f}",
+            ]
         )
-    out.print(table)
+    print_table(out, f"study {result.study}: {result.metric} ({result.direction})", columns, rows)
     if result.best is not None:
-        out.print(
+        print_wrapped(
+            out,
             f"best: trial {result.best.number}, {result.metric}={_fmt(result.best.value)}, "
-            f"{_params(result.best.params)}"
+            f"{_params(result.best.params)}",
         )
     else:
         out.print("best: none (no trial finished with a value)")
     why = STOPPED[result.stopped_because].format(
         trials=trials, used=result.device_hours_used, budget=result.budget_device_hours or 0
     )
-    out.print(f"stopped: {why}; {result.device_hours_used:.4f} device-hours used, parallel {result.parallel}")
+    print_wrapped(
+        out, f"stopped: {why}; {result.device_hours_used:.4f} device-hours used, parallel {result.parallel}"
+    )

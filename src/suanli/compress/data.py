@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from suanli.core.errors import BadInput
+from suanli.core.errors import BadInput, read_text
 
 
 @dataclass
@@ -64,7 +65,7 @@ def load_data(path: str | Path, field: str = "eval") -> Data:
     if suffix in (".csv", ".tsv"):
         return _load_table(p, field)
     if suffix == ".txt":
-        lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in read_text(p, field).splitlines() if ln.strip()]
         if not lines:
             raise BadInput(field, str(path), "has no sentences")
         return Data("text", a=lines)
@@ -94,7 +95,7 @@ def _load_npz(p: Path, field: str) -> Data:
 
 def _load_table(p: Path, field: str) -> Data:
     delimiter = "\t" if p.suffix.lower() == ".tsv" else None
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, field)
     first = text.split("\n", 1)[0]
     if delimiter is None:
         delimiter = "\t" if "\t" in first else ","
@@ -110,7 +111,10 @@ def _load_table(p: Path, field: str) -> Data:
         i1 = header.index("sentence1")
         i2 = header.index("sentence2") if "sentence2" in header else None
         iy = next((header.index(k) for k in ("score", "label", "y") if k in header), None)
-        for r in rows[1:]:
+        width = 1 + max(i for i in (i1, i2, iy) if i is not None)
+        for n, r in enumerate(rows[1:], start=2):
+            if len(r) < width:
+                raise BadInput(field, str(p), f"row {n} has {len(r)} field(s); the header names {width}")
             a.append(r[i1])
             if i2 is not None:
                 b.append(r[i2])
@@ -134,9 +138,12 @@ def _load_table(p: Path, field: str) -> Data:
 
 def _number(text: str, p: Path, field: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise BadInput(field, str(p), f"score {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise BadInput(field, str(p), f"score {text!r} is not a finite number")
+    return value
 
 
 def split(data: Data, seed: int = 0) -> tuple[Data, Data]:

@@ -201,3 +201,9 @@ class CompressOptions:
     repeats: int = 30
     seed: int = 0
     distill_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1:
+            raise BadInput("repeats", self.repeats, "must be a whole number >= 1 (timed runs per candidate)")
+        if self.distill_epochs is not None and self.distill_epochs < 1:
+            raise BadInput("distill_epochs", self.distill_epochs, "must be a whole number >= 1")

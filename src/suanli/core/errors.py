@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 
 class SuanliError(Exception):
@@ -51,3 +53,66 @@ def did_you_mean(value: str, choices: Iterable[str], *, n: int = 3) -> str | Non
     if not near:
         return None
     return "did you mean: " + ", ".join(lowered[c] for c in near) + "?"
+
+
+def unreadable(field: str, path: str | Path, err: OSError | UnicodeDecodeError) -> BadInput:
+    """The BadInput for a user's file that cannot be read as text: missing, a directory, not allowed,
+    or not UTF-8 (located by line and byte offset)."""
+    source = str(path)
+    if isinstance(err, UnicodeDecodeError):
+        return BadInput(field, source, _not_utf8(Path(path), err))
+    if isinstance(err, FileNotFoundError):
+        return BadInput(field, source, "does not exist")
+    if isinstance(err, IsADirectoryError):
+        return BadInput(field, source, "is a directory, not a file")
+    if isinstance(err, PermissionError):
+        return BadInput(field, source, "cannot be read (permission denied)")
+    return BadInput(field, source, f"cannot be read ({err.strerror or err})")
+
+
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> str:
+    """Where the file stops being UTF-8: re-read whole, since a streamed decode knows only its chunk."""
+    data, offset = bytes(err.object), err.start
+    with suppress(OSError):
+        whole = path.read_bytes()
+        try:
+            whole.decode("utf-8")
+        except UnicodeDecodeError as e:
+            data, offset = whole, e.start
+    line = data.count(b"\n", 0, offset) + 1
+    text = f"must be UTF-8 text; line {line} is not (byte 0x{data[offset]:02x} at byte offset {offset})"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text += "; it looks like UTF-16: save it as UTF-8"
+    return text
+
+
+def read_text(path: str | Path, field: str) -> str:
+    """The UTF-8 text of a user's file, or BadInput naming `field`, the file and what is wrong."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise unreadable(field, path, e) from None
+
+
+@contextmanager
+def reading(path: str | Path, field: str) -> Iterator[None]:
+    """Turn a failure to read `path` as text inside the block (a streamed CSV reader, a library's
+    loader) into one BadInput naming `field` and the file."""
+    try:
+        yield
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        if isinstance(e, OSError) and e.filename is not None and Path(e.filename) != Path(path):
+            raise
+        raise unreadable(field, path, e) from None
+
+
+def input_file(path: str | Path, field: str, *, inside: str | None = None) -> Path:
+    """`path` as an existing file, or BadInput naming `field`; a directory holding `inside` (a model
+    folder's config.json) gets it as the hint."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        hint = f"did you mean {p / inside}?" if inside and (p / inside).is_file() else None
+        raise BadInput(field, str(path), "is a directory, not a file", hint=hint)
+    raise BadInput(field, str(path), "does not exist" if not p.exists() else "is not a regular file")

@@ -12,10 +12,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from suanli.catalog.offers import MODES, Catalog, Offer, load_catalog
-from suanli.core.errors import BadInput
+from suanli.core.errors import BadInput, input_file, read_text
+from suanli.core.units import check_range, parse_count, parse_params, parse_tokens, parse_usd
 from suanli.estimate.workload_spec import WorkloadSpec, workload_from_dict
 from suanli.plan import modes as _modes
 from suanli.plan import spot as _spot
@@ -26,6 +28,23 @@ from suanli.plan.recommend import OBJECTIVES, binding, explain, objective_key
 
 DEFAULT_MAX_GPUS = 512
 DEFAULT_MAX_MISS = 0.10
+_WHOLE_KEYS = (  # workload fields that are whole numbers >= 1 when given
+    "layers",
+    "hidden",
+    "heads",
+    "kv_heads",
+    "ffn_hidden",
+    "vocab",
+    "experts",
+    "experts_per_token",
+    "seq_len",
+    "steps",
+    "batch",
+    "tp",
+    "pp",
+    "prompt_tokens",
+    "output_tokens",
+)
 
 
 @dataclass(slots=True)
@@ -96,7 +115,7 @@ def plan(
     catalog: Catalog | None = None,
     offers: Sequence[Offer] | None = None,
     deadline: str | float | None = None,
-    budget: float | None = None,
+    budget: float | str | None = None,
     providers: str | Sequence[str] | None = None,
     regions: str | Sequence[str] | None = None,
     accelerators: str | Sequence[str] | None = None,
@@ -120,7 +139,8 @@ def plan(
     """Plan a workload. Give it as a WorkloadSpec, a dict (job.yaml's `workload:`), or keywords
     (`params="7e9", tokens="1e12"`; serving: `kind="infer", tokens_per_second=..., duration="30d"`).
 
-    `deadline` is a duration ("30d", or seconds); `spot=None` considers spot, True only spot, False none;
+    `deadline` is a duration ("30d", or seconds); `budget` USD (250000, "250k", "$1.5M");
+    `spot=None` considers spot, True only spot, False none;
     `utilisation` is the share of a reserved/owned term that other work uses (None: the job pays it all).
     `progress` hears what is being done once the inputs have been checked (bad input says nothing first).
     """
@@ -129,9 +149,11 @@ def plan(
 
     pue = DEFAULT_PUE if pue is None else pue
     if workload is None:
-        workload = workload_from_dict(workload_fields)
+        workload = workload_from_dict(checked_workload(workload_fields))
     elif isinstance(workload, dict):
-        workload = workload_from_dict({**workload, **workload_fields})
+        workload = workload_from_dict(checked_workload({**workload, **workload_fields}))
+    if budget is not None:
+        budget = parse_usd(budget, "budget")
     if objective not in OBJECTIVES:
         raise BadInput("objective", objective, "must be one of " + ", ".join(OBJECTIVES))
     deadline_h = _hours(deadline, "deadline")
@@ -244,6 +266,29 @@ def plan(
     )
 
 
+def checked_workload(d: dict[str, Any]) -> dict[str, Any]:
+    """`d` with its sizes checked before any work: plausible parameter and token counts (7 for 7B is
+    refused with a hint), magnitudes such as 5k tokens/s read, and a `model` that is a readable file."""
+    out = dict(d)
+    for key in ("params", "active_params"):
+        if out.get(key) is not None:
+            parse_params(out[key], key)  # checked; the given text is kept for the plan's description
+    if out.get("tokens") is not None:
+        parse_tokens(out["tokens"], "tokens")
+    if out.get("tokens_per_second") is not None:
+        out["tokens_per_second"] = parse_count(out["tokens_per_second"], "tokens_per_second")
+    if isinstance(out.get("model"), str | Path):
+        read_text(input_file(out["model"], "model", inside="config.json"), "model")
+    for key in ("network_gbps", "grid_gco2_per_kwh"):
+        if isinstance(out.get(key), float):
+            check_range(out[key], key, lo=0, lo_open=True)
+    for key in _WHOLE_KEYS:
+        value = out.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and not value >= 1:
+            raise BadInput(key, value, "must be a whole number >= 1")
+    return out
+
+
 def _check_constraints(
     budget: float | None,
     max_gpus: int,
@@ -256,24 +301,19 @@ def _check_constraints(
     restart_minutes: float,
     top: int,
 ) -> None:
-    if budget is not None and not budget > 0:
+    if budget is not None and not (budget > 0 and math.isfinite(budget)):
         raise BadInput("budget", budget, "must be a positive amount of USD")
     if max_gpus < 1:
         raise BadInput("max_gpus", max_gpus, "must be a whole number >= 1")
     if min_gpus < 1 or min_gpus > max_gpus:
         raise BadInput("min_gpus", min_gpus, f"must be between 1 and --max-gpus ({max_gpus})")
-    if utilisation is not None and not 0 < utilisation <= 1:
-        raise BadInput("utilisation", utilisation, "must be in (0, 1]")
-    if not 0 <= max_miss <= 1:
-        raise BadInput("max_miss_probability", max_miss, "must be in [0, 1]")
-    if pue < 1:
-        raise BadInput("pue", pue, "must be >= 1")
+    check_range(utilisation, "utilisation", lo=0, hi=1, lo_open=True)
+    check_range(max_miss, "max_miss_probability", lo=0, hi=1)
+    check_range(pue, "pue", lo=1)
     if interruption is not None and not 0 <= interruption < 1:
         raise BadInput("interruption_per_month", interruption, "must be in [0, 1)")
-    if checkpoint_minutes is not None and not checkpoint_minutes > 0:
-        raise BadInput("checkpoint_minutes", checkpoint_minutes, "must be > 0")
-    if restart_minutes < 0:
-        raise BadInput("restart_minutes", restart_minutes, "must be >= 0")
+    check_range(checkpoint_minutes, "checkpoint_minutes", lo=0, lo_open=True)
+    check_range(restart_minutes, "restart_minutes", lo=0)
     if top < 1:
         raise BadInput("top", top, "must be >= 1")
 

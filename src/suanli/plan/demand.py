@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suanli.core.errors import BadInput, did_you_mean
+from suanli.core.errors import BadInput, did_you_mean, read_text
 
 HOURS_PER_MONTH = 730.0
 _KEYS = ("accelerator", "gpus_per_server", "spot_share", "months", "monthly_gpu_hours", "peak_gpus", "name")
@@ -62,19 +62,25 @@ class Demand:
 
 
 def _num(v: Any, field: str, src: str, *, positive: bool = False) -> float:
+    """A number (20000, 20k, "20,000"), >= 0 (> 0 when `positive`), finite."""
+    from suanli.core.units import parse_count
+
+    if not isinstance(v, str | int | float) or isinstance(v, bool):
+        raise BadInput(field, v, "must be a number", source=src)
     try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise BadInput(field, v, "must be a number", source=src) from None
-    if x < 0 or (positive and x == 0) or x != x:
-        raise BadInput(field, v, "must be > 0" if positive else "must be >= 0", source=src)
-    return x
+        return parse_count(v, field, allow_zero=not positive)
+    except BadInput as e:
+        raise BadInput(e.field, e.value, e.allowed, source=src) from None
 
 
 def demand_from_dict(d: dict[str, Any], src: str = "demand") -> Demand:
     """Validate a demand mapping (see the module docstring)."""
     from suanli.catalog.accelerators import canonical_accelerator
 
+    if d is None:
+        raise BadInput(
+            "demand", "", "is empty: give accelerator and months (see docs/planner.md)", source=src
+        )
     if not isinstance(d, dict):
         raise BadInput("demand", type(d).__name__, "must be a mapping", source=src)
     for k in d:
@@ -142,10 +148,9 @@ def load_demand(path: Path | str) -> Demand:
     import yaml
 
     p = Path(path)
+    text = read_text(p, "demand")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise BadInput("demand", str(path), f"cannot be read ({e.strerror})") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise BadInput("demand", p.name, f"is not valid YAML ({e})".replace("\n", " ")) from None
     return demand_from_dict(data, p.name)

@@ -11,6 +11,23 @@ if TYPE_CHECKING:
     from suanli.plan.portfolio import Portfolio
 
 
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def plot_target(path: Path | str) -> Path:
+    """`path` checked before any work is done: a .png, .svg or .pdf file in an existing folder."""
+    from suanli.core.errors import BadInput
+
+    p = Path(path)
+    if p.suffix.lower() not in PLOT_SUFFIXES:
+        raise BadInput("plot", str(path), "must end in " + ", ".join(PLOT_SUFFIXES))
+    if p.is_dir():
+        raise BadInput("plot", str(path), "is a directory; give a file name such as plan.png")
+    if not p.parent.is_dir():
+        raise BadInput("plot", str(path), f"its folder {p.parent} does not exist")
+    return p
+
+
 def _plt():  # type: ignore[no-untyped-def]
     import matplotlib
 

@@ -12,12 +12,27 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from suanli.core.errors import BadInput
+from suanli.core.errors import BadInput, read_text
 from suanli.schedule.policy import NodeState
 
 GIB = 1024**3
-_GROUP = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*(?:[xX]\s*([A-Za-z][\w.-]*))?\s*$")
+_GROUP = re.compile(r"^\s*(\d{1,12})\s*[xX]\s*(\d{1,12})\s*(?:[xX]\s*([A-Za-z][\w.-]*))?\s*$")
 FORMAT_HINT = "write NODESxGPUS[xTYPE][,...] such as 16x4 or 16x8xA100,8x4xV100, or a YAML file"
+# Bounds checked before any node is built (a typo such as 1000000000x8 would otherwise exhaust memory):
+# far above the largest clusters the public traces describe, and about 10 s to build and replay.
+MAX_NODES = 100_000
+MAX_GPUS_PER_NODE = 1024
+
+
+def _check_size(groups: list[tuple[int, int, str | None, float | None, float | None]], spec: str) -> None:
+    """Refuse a cluster larger than MAX_NODES nodes or MAX_GPUS_PER_NODE GPUs a node, before building it."""
+    most_gpus = max(g[1] for g in groups)
+    if most_gpus > MAX_GPUS_PER_NODE:
+        allowed = f"must have at most {MAX_GPUS_PER_NODE} GPUs per node (this has {most_gpus})"
+        raise BadInput("cluster", spec, allowed)
+    total = sum(g[0] for g in groups)
+    if total > MAX_NODES:
+        raise BadInput("cluster", spec, f"must have at most {MAX_NODES} nodes in all (this has {total})")
 
 
 def _nodes(groups: list[tuple[int, int, str | None, float | None, float | None]]) -> list[NodeState]:
@@ -40,10 +55,21 @@ def _nodes(groups: list[tuple[int, int, str | None, float | None, float | None]]
     return nodes
 
 
+def _looks_inline(text: str) -> bool:
+    return all(_GROUP.match(part) for part in text.split(","))
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except OSError:  # a name too long to be a path
+        return False
+
+
 def parse_cluster(spec: str) -> list[NodeState]:
     """Nodes described by `spec` (inline groups or a YAML file path)."""
     text = spec.strip()
-    if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+    if text.endswith((".yaml", ".yml")) or (not _looks_inline(text) and _is_file(text)):
         return _from_yaml(Path(text))
     groups = []
     for part in text.split(","):
@@ -56,16 +82,19 @@ def parse_cluster(spec: str) -> list[NodeState]:
         groups.append((count, gpus, m.group(3).upper() if m.group(3) else None, None, None))
     if not any(g[1] for g in groups):
         raise BadInput("cluster", spec, "the cluster has no GPUs", hint=FORMAT_HINT)
+    _check_size(groups, spec)
     return _nodes(groups)
 
 
 def _from_yaml(path: Path) -> list[NodeState]:
     import yaml
 
+    text = read_text(path, "cluster")
     try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise BadInput("cluster", str(path), f"cannot be read as YAML ({err})", hint=FORMAT_HINT) from None
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise BadInput("cluster", str(path), f"is not valid YAML ({problem})", hint=FORMAT_HINT) from None
     entries = doc.get("nodes") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise BadInput(
@@ -92,6 +121,9 @@ def _from_yaml(path: Path) -> list[NodeState]:
             raise BadInput(where, entry, "needs integer count and gpus", source=str(path)) from None
         if count < 1 or gpus < 0:
             raise BadInput(where, entry, "count must be >= 1 and gpus >= 0", source=str(path))
+        if (cpus is not None and not cpus > 0) or (mem is not None and not mem > 0):
+            raise BadInput(where, entry, "cpus and memory_gb must be > 0", source=str(path))
         gpu_type = entry.get("gpu_type")
         groups.append((count, gpus, str(gpu_type).upper() if gpu_type else None, cpus, mem))
+    _check_size(groups, str(path))
     return _nodes(groups)

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from suanli.core.errors import BadInput
+from suanli.core.errors import BadInput, input_file, read_text, reading
 from suanli.schedule.policy import JobRequest, NodeState, RunningJob, Slice
 
 FORMATS = ("auto", "generic", "tiresias", "philly", "gavel")
 GENERIC_COLUMNS = ("job_id", "submit_time_s", "num_gpus", "duration_s")
 REFERENCE_GPU = "V100"  # Gavel's traces count steps at the V100 rate (its reference worker type)
+MAX_SYNTHETIC_JOBS = 1_000_000  # checked before generating: about 7 min and 1.5 GB to replay with one policy
 
 
 @dataclass(slots=True)
@@ -100,7 +101,7 @@ def load_generic(path: Path) -> Trace:
     """suanli's documented CSV."""
     source = str(path)
     jobs, bad = [], []
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         _need_columns(reader.fieldnames, GENERIC_COLUMNS, source, "generic")
         for line, row in enumerate(reader, start=2):
@@ -134,11 +135,11 @@ def load_tiresias(path: Path) -> Trace:
     """Tiresias's job CSV (`job_id,num_gpu,submit_time,iterations,model_name,duration,interval`)."""
     source = str(path)
     jobs, bad = [], []
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         _need_columns(reader.fieldnames, ("job_id", "num_gpu", "submit_time", "duration"), source, "tiresias")
         for line, row in enumerate(reader, start=2):
-            jid = row["job_id"].strip()
+            jid = (row.get("job_id") or "").strip() or f"line{line}"
             submit = _num(row["submit_time"], line, "submit_time", source, bad)
             gpus = _num(row["num_gpu"], line, "num_gpu", source, bad)
             dur = _num(row["duration"], line, "duration", source, bad)
@@ -153,23 +154,24 @@ def load_philly(path: Path, vc: str | None = None) -> Trace:
     """Pollux's `philly.csv`; `vc` keeps one virtual cluster (None or "all": every VC, user = VC)."""
     source = str(path)
     rows, bad = [], []
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         _need_columns(reader.fieldnames, ("timestamp", "duration", "num_gpus", "cluster"), source, "philly")
         vcs = set()
         for line, row in enumerate(reader, start=2):
-            vcs.add(row["cluster"])
-            if vc not in (None, "all") and row["cluster"] != vc:
+            cluster = row.get("cluster") or ""
+            vcs.add(cluster)
+            if vc not in (None, "all") and cluster != vc:
                 continue
             try:
-                ts = datetime.fromisoformat(row["timestamp"]).timestamp()
+                ts = datetime.fromisoformat(row.get("timestamp") or "").timestamp()
             except ValueError:
                 bad.append(f"line {line}: timestamp={row['timestamp']!r} is not a date-time")
                 continue
             gpus = _num(row["num_gpus"], line, "num_gpus", source, bad)
             dur = _num(row["duration"], line, "duration", source, bad)
             if _check(f"line{line}", ts, gpus, dur, line, bad):
-                rows.append((ts, line, int(gpus), dur, row["cluster"]))
+                rows.append((ts, line, int(gpus), dur, cluster))
     if vc not in (None, "all") and vc not in vcs:
         raise BadInput("vc", vc, f"must be one of {', '.join(sorted(vcs))} or all", source=source)
     rows.sort()
@@ -180,15 +182,16 @@ def load_philly(path: Path, vc: str | None = None) -> Trace:
 
 def load_throughputs(path: Path) -> dict[str, dict[str, float]]:
     """Gavel's `simulation_throughputs.json` -> {"<job type>|<scale>": {GPU TYPE: steps/s alone}}."""
+    text = read_text(path, "throughputs")
     try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
-        raise BadInput(
-            "throughputs", str(path), f"must be a readable Gavel throughput JSON ({err})"
-        ) from None
+        raw = json.loads(text)
+    except ValueError as err:
+        raise BadInput("throughputs", str(path), f"must be a Gavel throughput JSON ({err})") from None
+    if not isinstance(raw, dict):
+        raise BadInput("throughputs", str(path), "must be a JSON object {worker type: {job: rates}}")
     table: dict[str, dict[str, float]] = {}
     for worker, jobs in raw.items():
-        if "unconsolidated" in worker:
+        if "unconsolidated" in worker or not isinstance(jobs, dict):
             continue
         for key, value in jobs.items():
             try:
@@ -236,7 +239,7 @@ def load_gavel(path: Path, table: dict[str, dict[str, float]] | None) -> Trace:
             hint="pass --throughputs simulation_throughputs.json (Gavel's file)",
         )
     jobs, bad = [], []
-    with open(path) as fh:
+    with open(path, encoding="utf-8") as fh:
         for line, text in enumerate(fh, start=1):
             fields = text.rstrip("\n").split("\t")
             if not text.strip():
@@ -313,12 +316,27 @@ def synthetic(n: int, *, seed: int = 0, gpus_total: int = 64, load: float = 0.9,
     return Trace(jobs, f"synthetic:{n}")
 
 
+def synthetic_size(spec: str) -> int:
+    """N of `synthetic:N` (also 10k, "10,000"), a whole number from 1 to MAX_SYNTHETIC_JOBS."""
+    from suanli.core.units import parse_count
+
+    text = spec.split(":", 1)[1]
+    allowed = f"synthetic traces are written synthetic:N with N from 1 to {MAX_SYNTHETIC_JOBS:,} jobs"
+    try:
+        n = parse_count(text, "trace")
+    except BadInput:
+        raise BadInput("trace", spec, allowed) from None
+    if n != int(n) or n > MAX_SYNTHETIC_JOBS:
+        raise BadInput("trace", spec, allowed)
+    return int(n)
+
+
 def detect_format(path: Path) -> str:
     """The trace format from the file's name and first line."""
     if path.suffix == ".trace":
         return "gavel"
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             first = fh.readline()
     except OSError as err:
         raise BadInput("trace", str(path), f"cannot be read ({err.strerror})") from None
@@ -341,26 +359,24 @@ def load_trace(
 ) -> Trace:
     """Load a trace file (or `synthetic:N`, sized for 90% load on `gpus_total` GPUs)."""
     if spec.startswith("synthetic:"):
-        try:
-            n = int(spec.split(":", 1)[1])
-        except ValueError:
-            raise BadInput("trace", spec, "synthetic traces are written synthetic:N (N jobs)") from None
-        return synthetic(n, seed=seed, gpus_total=gpus_total)
+        return synthetic(synthetic_size(spec), seed=seed, gpus_total=gpus_total)
     path = Path(spec)
-    if not path.is_file():
+    if not path.exists():
         raise BadInput("trace", spec, "no such file", hint="a CSV trace, a Gavel .trace, or synthetic:N")
+    input_file(path, "trace")
     if fmt not in FORMATS:
         raise BadInput("format", fmt, f"must be one of {', '.join(FORMATS)}")
-    if fmt == "auto":
-        fmt = detect_format(path)
-    if fmt == "gavel":
-        trace = load_gavel(path, throughputs)
-    elif fmt == "philly":
-        trace = load_philly(path, vc)
-    elif fmt == "tiresias":
-        trace = load_tiresias(path)
-    else:
-        trace = load_generic(path)
+    with reading(path, "trace"):  # a file that is not UTF-8: one line naming it and where
+        if fmt == "auto":
+            fmt = detect_format(path)
+        if fmt == "gavel":
+            trace = load_gavel(path, throughputs)
+        elif fmt == "philly":
+            trace = load_philly(path, vc)
+        elif fmt == "tiresias":
+            trace = load_tiresias(path)
+        else:
+            trace = load_generic(path)
     if throughputs is not None and fmt != "gavel":
         with_throughputs(trace.jobs, throughputs)
     return trace
