@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from suanli.core.errors import BadInput, did_you_mean
+from suanli.core.specfile import load_yaml_text
 
 MODES: tuple[str, ...] = ("on-demand", "spot", "reserved-1y", "reserved-3y", "marketplace", "owned", "edge")
 RENTED_MODES = ("on-demand", "spot", "reserved-1y", "reserved-3y", "marketplace")
@@ -244,9 +245,9 @@ def read_offer_yaml(path: Path | str) -> list[Offer]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise BadInput("offers", str(path), f"cannot be read ({e.strerror})") from None
+    data = load_yaml_text(text, str(path))  # bounded: size, depth and aliases are checked first
     try:
         doc = yaml.compose(text)
-        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise BadInput("offers", path.name, f"is not valid YAML ({e})".replace("\n", " ")) from None
     if not isinstance(data, dict) or not set(data) <= {"offers", "owned"}:

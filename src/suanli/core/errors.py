@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -34,11 +35,24 @@ class BadInput(SuanliError):
         self.hint = hint
         self.source = source
         where = f"{source}: " if source else ""
-        shown = value if isinstance(value, str | int | float) else repr(value)
+        shown = _printable(value if isinstance(value, str | int | float) else repr(value))
         text = f"{where}{field}: {allowed}" if shown == "" else f"{where}{field}={shown!s}: {allowed}"
         if hint:
             text += f" ({hint})"
         super().__init__(text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_SHOWN = 200
+
+
+def _printable(value: object) -> object:
+    """A value as one printable line: control characters (a newline, an escape code) written as escapes,
+    and a long one cut, so an error message is always one line that cannot repaint a terminal."""
+    if not isinstance(value, str):
+        return value
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
 
 
 class NotFound(BadInput):

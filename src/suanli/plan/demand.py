@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from suanli.core.errors import BadInput, did_you_mean, read_text
+from suanli.core.specfile import load_yaml_text
 
 HOURS_PER_MONTH = 730.0
 _KEYS = ("accelerator", "gpus_per_server", "spot_share", "months", "monthly_gpu_hours", "peak_gpus", "name")
@@ -145,12 +146,8 @@ def demand_from_dict(d: dict[str, Any], src: str = "demand") -> Demand:
 
 def load_demand(path: Path | str) -> Demand:
     """Read and validate a demand YAML file."""
-    import yaml
 
     p = Path(path)
     text = read_text(p, "demand")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise BadInput("demand", p.name, f"is not valid YAML ({e})".replace("\n", " ")) from None
+    data = load_yaml_text(text, str(p))  # bounded: size, depth and aliases are checked first
     return demand_from_dict(data, p.name)

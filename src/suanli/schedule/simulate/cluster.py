@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from suanli.core.errors import BadInput, read_text
+from suanli.core.specfile import load_yaml_text
 from suanli.schedule.policy import NodeState
 
 GIB = 1024**3
@@ -87,14 +88,9 @@ def parse_cluster(spec: str) -> list[NodeState]:
 
 
 def _from_yaml(path: Path) -> list[NodeState]:
-    import yaml
 
     text = read_text(path, "cluster")
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise BadInput("cluster", str(path), f"is not valid YAML ({problem})", hint=FORMAT_HINT) from None
+    doc = load_yaml_text(text, str(path))  # bounded: size, depth and aliases are checked first
     entries = doc.get("nodes") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise BadInput(
