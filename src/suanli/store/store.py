@@ -159,8 +159,8 @@ class Store:
         now = time.time()
         with self._tx() as s:
             if keys[0] is not None:
-                rows = s.execute(select(m.Job.idempotency_key, m.Job.id).where(m.Job.idempotency_key.in_(keys)))
-                found = {key: job_id for key, job_id in rows}
+                q = select(m.Job.idempotency_key, m.Job.id).where(m.Job.idempotency_key.in_(keys))
+                found = {key: job_id for key, job_id in s.execute(q)}
                 if found:
                     return [found[k] for k in keys if k in found]
             rows = [self._job_row(spec, now, key=k) for spec, k in zip(specs, keys, strict=True)]
