@@ -179,3 +179,11 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_a_fifo_as_the_job_file_is_refused_not_waited_on(agent, suanli_home, tmp_path):
+    fifo = tmp_path / "job.yaml"
+    os.mkfifo(fifo)
+    answer = raw(suanli_home, json.dumps({"op": "submit", "path": str(fifo)}).encode() + b"\n")
+    assert answer is not None and answer["exit_code"] == 2
+    assert answer["error"].endswith("is not a regular file")

@@ -201,17 +201,23 @@ def read_offer_csv(path: Path | str, origin: str | None = None, text: str | None
         except OSError as e:
             raise BadInput("catalog", str(path), f"cannot be read ({e.strerror})") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as e:
+        raise _bad(source, 1, "header", "", f"is not CSV that can be read ({e})") from None
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise _bad(
             source, 1, missing[0], "", "column is missing from the header", "columns: " + ",".join(COLUMNS)
         )
     out = []
-    for i, row in enumerate(reader, start=2):
-        if None in row:
-            raise _bad(source, i, "row", "", f"has more fields than the header's {len(header)}")
-        out.append(offer_from_row(row, source, i, origin or f"file:{path.name}"))
+    try:
+        for i, row in enumerate(reader, start=2):
+            if None in row:
+                raise _bad(source, i, "row", "", f"has more fields than the header's {len(header)}")
+            out.append(offer_from_row(row, source, i, origin or f"file:{path.name}"))
+    except csv.Error as e:  # a field over the csv module's limit (128 KiB), a NUL byte
+        raise _bad(source, reader.line_num, "row", "", f"is not CSV that can be read ({e})") from None
     return out
 
 

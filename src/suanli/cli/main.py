@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 from suanli.cli import catalog, cluster, compress, estimate, jobs, plan, simulate, tune
 from suanli.cli.state import set_db
-from suanli.core.errors import SuanliError, did_you_mean
+from suanli.core.errors import SuanliError, did_you_mean, printable
 
 # Click's exception classes, wherever this Typer keeps them (vendored in new versions, click's in old).
 _click_errors = sys.modules[typer.BadParameter.__module__]
@@ -130,7 +130,7 @@ class SuanliGroup(TyperGroup):
             value = _raw_value(argv, _param_name(getattr(e, "param", None)))
             if value is not None and type(e).__name__ == "BadParameter":
                 name, _, rest = line.partition(": ")
-                line = f"{name}={value}: {rest}"
+                line = f"{name}={printable(value)}: {rest}"
             return _fail(line, 2, standalone_mode, e)
         except typer.Abort as e:
             return _fail("aborted", 1, standalone_mode, e)

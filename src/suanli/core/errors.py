@@ -34,8 +34,8 @@ class BadInput(SuanliError):
         self.allowed = allowed
         self.hint = hint
         self.source = source
-        where = f"{source}: " if source else ""
-        shown = _printable(value if isinstance(value, str | int | float) else repr(value))
+        where = f"{printable(source)}: " if source else ""
+        shown = printable(value if isinstance(value, str | int | float) else repr(value))
         text = f"{where}{field}: {allowed}" if shown == "" else f"{where}{field}={shown!s}: {allowed}"
         if hint:
             text += f" ({hint})"
@@ -46,7 +46,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MAX_SHOWN = 200
 
 
-def _printable(value: object) -> object:
+def printable(value: object) -> object:
     """A value as one printable line: control characters (a newline, an escape code) written as escapes,
     and a long one cut, so an error message is always one line that cannot repaint a terminal."""
     if not isinstance(value, str):

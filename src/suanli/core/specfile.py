@@ -12,6 +12,8 @@ to the node that contains it (a cycle) and a second document.
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -170,10 +172,23 @@ def read_yaml(path: str | Path, what: str, *, documents_hint: str | None = None)
     path = Path(path)
     source = str(path)
     try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; anything but a regular file is refused
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
         raise unreadable(what, path, e) from None
+    except (ValueError, UnicodeEncodeError):  # a NUL byte, or a name the file system cannot hold
+        raise BadInput(what, source, "is not a valid file name") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise unreadable(what, path, IsADirectoryError(21, "Is a directory"))
+        raise BadInput(what, source, "is not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise unreadable(what, path, e) from None
     if len(raw) > MAX_FILE_BYTES:
         allowed = f"is larger than {MAX_FILE_BYTES // 1024} KiB, the most a spec file may be"
         raise BadInput(what, source, allowed)

@@ -124,8 +124,11 @@ class Agent:
         outcome = self.outcomes.get(key) or executor.poll(job, attempt)
         if outcome is not None:
             self.outcomes[key] = outcome
-        self.store.add_metrics(job.id, attempt.number, tail.read())
-        tail.commit()  # only once the points are stored: a failed write reads them again next time
+        try:
+            self.store.add_metrics(job.id, attempt.number, tail.read())
+            tail.commit()  # only once the points are stored: a failed write reads them again next time
+        except Exception as e:  # metrics never keep an attempt from ending or being cancelled
+            self._log_once(f"job {job.id} attempt {attempt.number}: metrics not stored: {_one_line(e)}")
         if outcome is None:
             if job.cancel_requested:
                 self._stop(key, job, attempt)

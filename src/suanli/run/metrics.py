@@ -32,6 +32,15 @@ def _step(value: object) -> int | None:
     return step if -_MAX_STEP <= step <= _MAX_STEP else None
 
 
+def _storable(name: str) -> bool:
+    """A name every database can hold: valid UTF-8 (no lone surrogates) and no NUL (PostgreSQL)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in name
+
+
 def _value(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -61,20 +70,22 @@ def parse_line(line: str, at: float) -> list[MetricPoint]:
     out = []
     for name, value in pairs:
         number = _value(value)
-        if isinstance(name, str) and 0 < len(name) <= MAX_NAME and number is not None:
+        if isinstance(name, str) and 0 < len(name) <= MAX_NAME and number is not None and _storable(name):
             out.append(MetricPoint(name, number, step, at))
     return out
 
 
 class LogTail:
     """Reads new complete lines of a growing log file and returns the metric points in them; `commit`
-    once they are stored moves past them (until then, `read` returns them again)."""
+    once they are stored moves past them (until then, `read` returns them again). A line longer than
+    READ_BYTES is log output: it is skipped to its end, never read whole."""
 
     def __init__(self, path: Path, skip_points: int = 0) -> None:
         self.path = path
         self.offset = 0
         self.skip = skip_points
-        self._next: tuple[int, int] | None = None
+        self.in_long_line = False
+        self._next: tuple[int, int, bool] | None = None
 
     def read(self) -> list[MetricPoint]:
         self._next = None
@@ -84,15 +95,25 @@ class LogTail:
                 chunk = f.read(READ_BYTES)
         except FileNotFoundError:
             return []
+        start = 0
+        if self.in_long_line:  # the rest of a long line, up to its newline, is not read for metrics
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                if chunk:
+                    self._next = (self.offset + len(chunk), self.skip, True)
+                return []
+            start = newline + 1
         end = chunk.rfind(b"\n")
-        if end < 0:
-            if len(chunk) == READ_BYTES:  # one huge line: log output, not a metric; skip it
-                self._next = (self.offset + len(chunk), self.skip)
+        if end < start:
+            if start:  # the long line ended; what follows is not a complete line yet
+                self._next = (self.offset + start, self.skip, False)
+            elif len(chunk) == READ_BYTES:  # a line longer than a whole read
+                self._next = (self.offset + len(chunk), self.skip, True)
             return []
         now = time.time()
         points = [
             p
-            for line in chunk[: end + 1].decode(errors="replace").splitlines()
+            for line in chunk[start : end + 1].decode(errors="replace").splitlines()
             for p in parse_line(line, now)
         ]
         skip = self.skip
@@ -100,12 +121,12 @@ class LogTail:
             dropped = min(skip, len(points))
             skip -= dropped
             points = points[dropped:]
-        self._next = (self.offset + end + 1, skip)
+        self._next = (self.offset + end + 1, skip, False)
         return points
 
     def commit(self) -> None:
         if self._next is not None:
-            self.offset, self.skip = self._next
+            self.offset, self.skip, self.in_long_line = self._next
             self._next = None
 
 

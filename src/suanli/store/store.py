@@ -53,6 +53,19 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+def _check_id(job_id: int) -> None:
+    if not 0 < job_id < 2**63:
+        raise NotFound("job id", job_id, "no such job", hint="see `suanli status` for job ids")
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 class StoreUnavailable(SuanliError):
     """The database cannot be used (a full disk, a corrupt or unreadable file, a server down): one line
     naming it, never a traceback."""
@@ -222,6 +235,7 @@ class Store:
         )
 
     def _lock_job(self, s: Session, job_id: int) -> m.Job:
+        _check_id(job_id)
         job = s.execute(select(m.Job).where(m.Job.id == job_id).with_for_update()).scalar_one_or_none()
         if job is None:
             raise NotFound("job id", job_id, "no such job", hint="see `suanli status` for job ids")
@@ -239,6 +253,7 @@ class Store:
         s.add(m.Event(job_id=job.id, at=now, from_state=old, to_state=new, reason=reason))
 
     def get(self, job_id: int) -> JobRecord:
+        _check_id(job_id)
         with self._read() as s:
             job = s.get(m.Job, job_id)
             if job is None:
@@ -262,6 +277,8 @@ class Store:
         if states is not None:
             q = q.where(m.Job.state.in_([str(x) for x in states]))
         if user is not None:
+            if not _storable(user):
+                return []  # no stored user has a name that cannot be stored
             q = q.where(m.Job.user == user)
         if limit is not None:
             q = q.limit(limit)
