@@ -40,6 +40,15 @@ def write_job(directory: Path, text: str, name: str = "job.yaml") -> Path:
     return path
 
 
+def alive(pid: int) -> bool:
+    """True while process `pid` runs (a zombie, which nothing has reaped yet, has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def wait_for(predicate, timeout: float = 180.0, interval: float = 0.05):
     """Wait for an event; the timeout is only a safety net for a hung test (a loaded machine is slow)."""
     deadline = time.time() + timeout

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jobhelpers import cli, cli_json, wait_for, write_job
+from jobhelpers import alive, cli, cli_json, wait_for, write_job
 
 
 def agent_info(home: Path) -> dict:
@@ -158,7 +158,7 @@ def test_a_removed_database_stops_the_agent_with_one_line(agent, suanli_home, tm
     for name in ("suanli.db", "suanli.db-wal", "suanli.db-shm"):
         (suanli_home / name).unlink(missing_ok=True)
     os.kill(agent, signal.SIGUSR1)
-    wait_for(lambda: not Path(f"/proc/{agent}").exists() or _zombie(agent))
+    wait_for(lambda: not alive(agent))
     log = (suanli_home / "agent.log").read_text()
     assert f"the database file {suanli_home / 'suanli.db'} was removed; the agent stops" in log
     # the next command starts a new agent on the new database, and nothing is acknowledged into the old
@@ -172,18 +172,3 @@ def test_a_corrupt_database_is_one_line_naming_it(suanli_home):
     proc = cli("status")
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"error: database {suanli_home / 'suanli.db'}: file is not a database"
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
-def test_a_fifo_as_the_job_file_is_refused_not_waited_on(agent, suanli_home, tmp_path):
-    fifo = tmp_path / "job.yaml"
-    os.mkfifo(fifo)
-    answer = raw(suanli_home, json.dumps({"op": "submit", "path": str(fifo)}).encode() + b"\n")
-    assert answer is not None and answer["exit_code"] == 2
-    assert answer["error"].endswith("is not a regular file")

@@ -8,7 +8,7 @@ import os
 import signal
 from pathlib import Path
 
-from jobhelpers import cli, cli_json, wait_for, write_job
+from jobhelpers import alive, cli, cli_json, wait_for, write_job
 
 
 def submit(tmp_path: Path, text: str, name: str = "job.yaml") -> int:
@@ -20,14 +20,6 @@ def done(job_id: int) -> dict:
 
     Client(start_agent=False).wait(job_id, timeout_s=300)
     return cli_json("status", str(job_id))
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 def pids_in(path: Path) -> list[int]:

@@ -9,11 +9,10 @@ import json
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from jobhelpers import cli_json, wait_for, write_job
+from jobhelpers import alive, cli_json, wait_for, write_job
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def test_a_job_that_exits_0_on_a_full_disk_is_recorded_as_succeeded(small_home, 
     run_dir = small_home / f"logs/job-{job_id}/attempt-1"
     wait_for(lambda: (run_dir / "shim.pid").exists() and fill.exists())
     shim = int((run_dir / "shim.pid").read_text())
-    wait_for(lambda: not Path(f"/proc/{shim}").exists() or _zombie(shim))  # the supervisor has ended
+    wait_for(lambda: not alive(shim))  # the supervisor has ended
     assert not (run_dir / "result.json").exists()  # it could not write its result
     fill.unlink()  # space again: the agent can now store the end
     from suanli import Client
@@ -52,10 +51,3 @@ def test_a_job_that_exits_0_on_a_full_disk_is_recorded_as_succeeded(small_home, 
     assert (
         record.attempts[0].reason == "exited with code 0 (its result file could not be written: disk full?)"
     )
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True

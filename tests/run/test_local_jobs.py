@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from jobhelpers import cli, cli_json, wait_for, write_job
+from jobhelpers import alive, cli, cli_json, wait_for, write_job
 
 
 def submit(tmp_path: Path, text: str, name: str = "job.yaml") -> int:
@@ -136,7 +136,7 @@ def test_cancel_kills_the_whole_process_group(tmp_path):
     child = int(wait_for(lambda: marker.read_text().strip()))
     doc = cli_json("cancel", str(job_id))
     assert doc["jobs"] == [{"id": job_id, "status": "CANCELLED"}]
-    wait_for(lambda: not _alive(child))
+    wait_for(lambda: not alive(child))
     assert status(job_id)["status"] == "CANCELLED"
 
 
@@ -156,24 +156,12 @@ def test_logs_follow_streams_until_the_end(tmp_path):
     assert status(job_id)["status"] == "SUCCEEDED"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_agent_sigkilled_job_finishes_meanwhile_is_recorded(tmp_path, suanli_home):
     job_id = submit(tmp_path, f"run: {gate(tmp_path)}; exit 4\n")
     wait_for(lambda: status(job_id)["status"] == "RUNNING")
     agent = json.loads((suanli_home / "agent.json").read_text())["pid"]
     os.kill(agent, signal.SIGKILL)
-    wait_for(lambda: not _alive(agent))
+    wait_for(lambda: not alive(agent))
     (tmp_path / "go").touch()  # the job ends while no agent watches
     result = suanli_home / f"logs/job-{job_id}/attempt-1/result.json"
     wait_for(result.exists)
@@ -188,11 +176,11 @@ def test_agent_sigkilled_and_job_gone_is_failed_or_retried(tmp_path, suanli_home
     wait_for(lambda: status(lost)["status"] == status(retried)["status"] == "RUNNING")
     agent = json.loads((suanli_home / "agent.json").read_text())["pid"]
     os.kill(agent, signal.SIGKILL)
-    wait_for(lambda: not _alive(agent))
+    wait_for(lambda: not alive(agent))
     for job_id in (lost, retried):  # the machine loses the jobs' processes too
         shim = int(wait_for(lambda j=job_id: status(j)["attempts"][0]["pid"]))
         os.killpg(shim, signal.SIGKILL)
-        wait_for(lambda s=shim: not _alive(s))
+        wait_for(lambda s=shim: not alive(s))
     cli("agent", "start", check=True)
     doc = wait_done(lost)
     assert doc["status"] == "FAILED"

@@ -21,6 +21,11 @@ SHAPE_KEYS = (  # a model given by its shape instead of `model` or `params`
     "experts_per_token",
     "active_params",
 )
+# Fields that are whole numbers >= 1 when given (the shape's counts, sizes and parallel degrees).
+WHOLE_KEYS = (
+    *(k for k in SHAPE_KEYS if k != "active_params"),
+    *("seq_len", "steps", "batch", "tp", "pp", "prompt_tokens", "output_tokens"),
+)
 TRAIN_KEYS = (
     "model",
     "params",

@@ -18,7 +18,7 @@ from typing import Any
 from suanli.catalog.offers import MODES, Catalog, Offer, load_catalog
 from suanli.core.errors import BadInput, input_file, read_text
 from suanli.core.units import check_range, parse_count, parse_params, parse_tokens, parse_usd
-from suanli.estimate.workload_spec import WorkloadSpec, workload_from_dict
+from suanli.estimate.workload_spec import WHOLE_KEYS, WorkloadSpec, workload_from_dict
 from suanli.plan import modes as _modes
 from suanli.plan import spot as _spot
 from suanli.plan.options import Estimator, Option, enumerate_options
@@ -28,23 +28,6 @@ from suanli.plan.recommend import OBJECTIVES, binding, explain, objective_key
 
 DEFAULT_MAX_GPUS = 512
 DEFAULT_MAX_MISS = 0.10
-_WHOLE_KEYS = (  # workload fields that are whole numbers >= 1 when given
-    "layers",
-    "hidden",
-    "heads",
-    "kv_heads",
-    "ffn_hidden",
-    "vocab",
-    "experts",
-    "experts_per_token",
-    "seq_len",
-    "steps",
-    "batch",
-    "tp",
-    "pp",
-    "prompt_tokens",
-    "output_tokens",
-)
 
 
 @dataclass(slots=True)
@@ -282,7 +265,7 @@ def checked_workload(d: dict[str, Any]) -> dict[str, Any]:
     for key in ("network_gbps", "grid_gco2_per_kwh"):
         if isinstance(out.get(key), float):
             check_range(out[key], key, lo=0, lo_open=True)
-    for key in _WHOLE_KEYS:
+    for key in WHOLE_KEYS:
         value = out.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool) and not value >= 1:
             raise BadInput(key, value, "must be a whole number >= 1")

@@ -15,7 +15,7 @@ import math
 import time
 from pathlib import Path
 
-from suanli.store.store import MetricPoint
+from suanli.store.store import MetricPoint, storable
 
 MAX_NAME = 255  # the store's column
 MAX_LINE = 64 * 1024  # longer lines are log output, never metrics
@@ -30,15 +30,6 @@ def _step(value: object) -> int | None:
         return None
     step = int(value)
     return step if -_MAX_STEP <= step <= _MAX_STEP else None
-
-
-def _storable(name: str) -> bool:
-    """A name every database can hold: valid UTF-8 (no lone surrogates) and no NUL (PostgreSQL)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in name
 
 
 def _value(value: object) -> float | None:
@@ -70,7 +61,7 @@ def parse_line(line: str, at: float) -> list[MetricPoint]:
     out = []
     for name, value in pairs:
         number = _value(value)
-        if isinstance(name, str) and 0 < len(name) <= MAX_NAME and number is not None and _storable(name):
+        if isinstance(name, str) and 0 < len(name) <= MAX_NAME and number is not None and storable(name):
             out.append(MetricPoint(name, number, step, at))
     return out
 

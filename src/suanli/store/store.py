@@ -58,7 +58,8 @@ def _check_id(job_id: int) -> None:
         raise NotFound("job id", job_id, "no such job", hint="see `suanli status` for job ids")
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
+    """Text every database here can hold: valid UTF-8 (no lone surrogates) and no NUL (PostgreSQL)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -277,7 +278,7 @@ class Store:
         if states is not None:
             q = q.where(m.Job.state.in_([str(x) for x in states]))
         if user is not None:
-            if not _storable(user):
+            if not storable(user):
                 return []  # no stored user has a name that cannot be stored
             q = q.where(m.Job.user == user)
         if limit is not None:
