@@ -98,13 +98,17 @@ class LocalExecutor:
         return env
 
     def dry_run(self, job: JobRecord, gpu_indices: list[int]) -> dict:
+        return self._request(job, 1, gpu_indices, run_dir_for(job.id, 1))
+
+    def _request(self, job: JobRecord, attempt_number: int, gpu_indices: list[int], run_dir: Path) -> dict:
+        """What the supervisor is asked to run (launch.json), less the per-launch fields."""
         return {
             "executor": self.name,
             "workdir": job.spec.get("workdir"),
             "setup": job.spec.get("setup"),
             "run": job.spec.get("run"),
             "num_workers": job.num_workers,
-            "env": self._environment(job, 1, gpu_indices, run_dir_for(job.id, 1)),
+            "env": self._environment(job, attempt_number, gpu_indices, run_dir),
         }
 
     def launch(self, job: JobRecord, attempt: AttemptRecord, secrets: dict[str, str] | None = None) -> Handle:
@@ -113,11 +117,9 @@ class LocalExecutor:
         root = Path(attempt.run_dir)
         private_dir(root, "attempt folder")
         token = random_tokens.token_hex(16)
-        env = self._environment(job, attempt.number, attempt.gpu_indices, root)
-        env.update(prepare_mounts(job.spec, root))  # local file_mounts: links the job finds
-        launch = {
-            **self.dry_run(job, attempt.gpu_indices),
-            "env": env,
+        launch = self._request(job, attempt.number, attempt.gpu_indices, root)
+        launch["env"].update(prepare_mounts(job.spec, root))  # local file_mounts: links the job finds
+        launch |= {
             "master_port": _free_port() if job.num_workers > 1 else None,
             "token": token,
             "umask": self.job_umask,
