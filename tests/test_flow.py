@@ -8,7 +8,8 @@ from jobhelpers import REPO, cli, cli_json
 from suanli import Stage
 from suanli.core.errors import BadInput
 from suanli.flow import estimate
-from suanli.jobs import load_spec, parse_spec
+from suanli.jobs import parse_spec
+from suanli.store.store import Store
 
 
 def test_stages_run_in_order():
@@ -16,13 +17,19 @@ def test_stages_run_in_order():
 
 
 def test_dry_run_of_a_workload_job_shows_the_estimate_for_its_hardware():
-    doc = cli_json("run", str(REPO / "examples" / "plan" / "job.yaml"), "--dry-run", "--backend", "ray")
+    job = str(REPO / "examples" / "plan" / "job.yaml")
+    proc = cli("run", job, "--dry-run")  # 4 nodes x 8 H100: this machine can never hold it
+    assert proc.returncode == 2 and "is larger than any node in the pool" in proc.stderr
+    for i in range(4):
+        Store().register_node(f"h100-{i}", 64, 2**40, "H100", 8)
+    doc = cli_json("run", job, "--dry-run")
     est = doc["estimate"]
     assert est["accelerator"] == "H100"
     assert est["layout"]["tp"] * est["layout"]["pp"] * est["layout"]["dp"] == 32  # 8 GPUs x 4 nodes
     assert est["device_hours_low"] < est["device_hours"] < est["device_hours_high"]
     assert est["device_hours"] == pytest.approx(est["wall_hours"] * 32, rel=1e-6)
-    human = cli("run", str(REPO / "examples" / "plan" / "job.yaml"), "--dry-run", "--backend", "ray").stdout
+    assert doc["would_start_now"] is True and len(set(doc["placement"])) == 4
+    human = cli("run", job, "--dry-run").stdout
     assert "estimate:" in human and "H100-hours" in human
 
 
@@ -32,7 +39,9 @@ def test_no_estimate_without_workload_or_accelerator():
 
 
 def test_bad_workload_block_is_one_line(tmp_path):
-    spec = load_spec(REPO / "examples" / "plan" / "job.yaml")
-    bad = spec.model_copy(update={"workload": {"params": 7e9, "tokns": 1e12}})
+    spec = {"run": "python train.py", "resources": {"accelerators": "H100:8"}}
     with pytest.raises(BadInput, match=r"workload\.tokns"):
-        estimate(bad)
+        parse_spec({**spec, "workload": {"params": 7e9, "tokns": 1e12}})
+    incomplete = parse_spec({**spec, "workload": {"params": 7e9}})  # `suanli plan --tokens` completes it
+    with pytest.raises(BadInput, match=r"workload\.tokens"):
+        estimate(incomplete)

@@ -17,6 +17,7 @@ from suanli.jobs.spec import JobSpec, load_spec
 from suanli.jobs.states import JobState
 from suanli.run import admission, control
 from suanli.run.metrics import READ_BYTES
+from suanli.run.pool import load_pool_config
 from suanli.store.records import EventRecord, JobRecord, NodeRecord
 from suanli.store.store import Store
 
@@ -45,12 +46,22 @@ class Client:
             return spec.model_copy(update=update) if update else spec
         return load_spec(spec, env_overrides=env, overrides=overrides)
 
-    def pool(self) -> list[NodeRecord]:
-        """The pool's nodes; registers this machine first if it is not yet a node."""
-        if time.monotonic() - self._pool_checked_at < 2.0 and self._nodes:
+    def pool(self, ray_address: str | None = None) -> list[NodeRecord]:
+        """The pool's nodes. On a Ray pool (pool.yaml, RAY_ADDRESS or `ray_address`) the agent reads
+        them from the cluster, so it is started and asked for one pass first; otherwise this machine
+        is registered if the pool is empty."""
+        if time.monotonic() - self._pool_checked_at < 2.0 and self._nodes and not ray_address:
             return self._nodes
-        self._nodes, self._pool_checked_at = admission.pool(self.store), time.monotonic()
-        return self._nodes
+        running = control.running_agent() if self.start_agent else None
+        on_ray = ray_address or load_pool_config().ray or (running and running.pool != "local")
+        if self.start_agent and on_ray:
+            info = control.ensure_agent(self.store.url, ray_address=ray_address)
+            control.sync(info)
+            nodes = [n for n in self.store.nodes() if n.pool == info.pool]
+        else:
+            nodes = [n for n in admission.pool(self.store) if n.pool == "local"]
+        self._nodes, self._pool_checked_at = nodes, time.monotonic()
+        return nodes
 
     def submit(
         self, spec: JobSpec | str | Path, env: dict[str, str] | None = None, *, key: str | None = None
@@ -61,7 +72,8 @@ class Client:
 
     def submit_many(self, specs: Sequence[JobSpec], *, key: str | None = None) -> list[int]:
         """Submit several jobs in one transaction (all or none)."""
-        ids = admission.admit(self.store, specs, self.pool(), key=key)
+        address = next((s.ray_address for s in specs if s.ray_address), None)
+        ids = admission.admit(self.store, specs, self.pool(address), key=key)
         self.wake()
         return ids
 
@@ -97,33 +109,22 @@ class Client:
 
     def queue(self) -> list[dict]:
         """Pending jobs in the order the scheduler's policy would start them, each with its position
-        and why it waits ("needs 8 GPUs on one node; largest free block is 4")."""
-        from suanli.run.agent import cluster_state, job_history, job_request
+        and why it waits ("needs 4 GPUs on each of 2 nodes; 1 such node free")."""
         from suanli.run.schedconfig import make_policy
+        from suanli.run.scheduling import decide_now
 
         self.revive()
-        pending = self.store.list_jobs([JobState.PENDING], with_attempts=True)
-        pending = [j for j in pending if j.spec.get("backend") != "ray"]
-        history = job_history(self.store)
-        cluster = cluster_state(self.pool(), self.store.running(), history)
-        policy = make_policy()
-        requests = {j.id: job_request(j, history) for j in pending}
-        decisions = policy.decide(list(requests.values()), cluster, time.time())
-        by_id = {j.id: j for j in pending}
-        order = [(s.job_id, "starts now: it fits") for s in decisions.starts]
-        order += [(job_id, why) for job_id, why in decisions.waiting.items()]
-        seen = {job_id for job_id, _ in order}
-        order += [(j.id, "waiting") for j in sorted(pending, key=lambda j: j.id) if j.id not in seen]
+        decided = decide_now(self.store, make_policy(), self.pool())
         return [
             {
                 "position": i + 1,
-                "policy": policy.name,
+                "policy": decided.policy,
                 "reason": why,
-                "estimated_duration_s": requests[job_id].estimated_duration_s,
-                "estimate_stated": requests[job_id].estimate_stated,
-                **_queue_row(by_id[job_id]),
+                "estimated_duration_s": decided.requests[job_id].estimated_duration_s,
+                "estimate_stated": decided.requests[job_id].estimate_stated,
+                **_queue_row(decided.jobs[job_id]),
             }
-            for i, (job_id, why) in enumerate(order)
+            for i, (job_id, why) in enumerate(decided.order())
         ]
 
     def events(self, job_id: int) -> list[EventRecord]:

@@ -13,20 +13,19 @@ decide now and the exact launch request.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from suanli.api import Client
-from suanli.estimate.workload_spec import workload_from_dict
+from suanli.core.workload import workload_from_dict
 from suanli.jobs.spec import JobSpec
-from suanli.run.agent import cluster_state, job_history, job_request
 from suanli.run.local import LocalExecutor
-from suanli.run.pool import choose_fitting
+from suanli.run.pool import choose_fitting, load_pool_config
 from suanli.run.ray_executor import RayExecutor
 from suanli.run.schedconfig import make_policy
+from suanli.run.scheduling import decide_now
 from suanli.schedule.estimates import workload_estimate
 from suanli.store.records import JobRecord
 from suanli.store.store import Store
@@ -57,7 +56,7 @@ def estimate(spec: JobSpec) -> dict[str, Any] | None:
     workload or names no accelerator (CPU jobs are not modelled)."""
     if not spec.workload or not spec.resources.accelerators:
         return None
-    workload_from_dict(dict(spec.workload))  # unknown fields are named, with near names
+    workload_from_dict(spec.workload.to_dict())  # a block `suanli plan` would complete is named here
     est = workload_estimate(spec.workload, spec.resources.accelerators, spec.num_nodes)
     if est is None:
         return None
@@ -68,40 +67,31 @@ def estimate(spec: JobSpec) -> dict[str, Any] | None:
 
 
 def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
-    """What SCHEDULE and RUN would do now, without storing or starting anything."""
-    nodes = client.pool()
-    if spec.backend == "local":
-        spec = choose_fitting(spec, nodes)
-    history = job_history(client.store)
-    cluster = cluster_state(nodes, client.store.running(), history)
+    """What SCHEDULE and RUN would do now, without storing or starting anything: the pass the agent
+    would make (run/scheduling.py) with this job added to the queue."""
+    nodes = client.pool(spec.ray_address)
+    spec = choose_fitting(spec, nodes)
     job = Store.preview(spec)
-    queued = client.store.list_jobs(["PENDING"], with_attempts=True)
-    doc: dict[str, Any] = {
+    decided = decide_now(client.store, make_policy(), nodes, extra=[job])
+    start = next((s for s in decided.decisions.starts if s.job_id == job.id), None)
+    placement = [s.node for s in start.placement] if start else []
+    on_ray = spec.backend == "ray" or bool(spec.ray_address) or load_pool_config().ray is not None
+    launch = (
+        RayExecutor().dry_run(job, [], placement)
+        if on_ray
+        else LocalExecutor().dry_run(job, list(range(job.gpus)))
+    )
+    return {
         "dry_run": True,
         "estimate": estimate(spec),
         "job": {k: v for k, v in job.to_json().items() if k not in ("id", "status", "attempts", "metrics")},
         "notes": spec.notes,  # what of the file does not apply to a pool (SkyPilot's cloud fields)
-    }
-    if spec.backend == "ray":  # Ray places it: a placement group per attempt
-        return doc | {
-            "policy": "ray placement group",
-            "would_start_now": None,
-            "placement": [],
-            "waiting_reason": None,
-            "queued_ahead": 0,
-            "launch": RayExecutor().dry_run(job, []),
-        }
-    policy = make_policy()
-    requests = [job_request(j, history) for j in [*queued, job]]
-    decisions = policy.decide(requests, cluster, time.time())
-    start = next((s for s in decisions.starts if s.job_id == 0), None)
-    return doc | {
-        "policy": policy.name,
+        "policy": decided.policy,
         "would_start_now": start is not None,
-        "placement": [s.node for s in start.placement] if start else [],
-        "waiting_reason": decisions.waiting.get(0),
-        "queued_ahead": len([j for j in queued if j.spec.get("backend") != "ray"]),
-        "launch": LocalExecutor().dry_run(job, list(range(job.gpus))),
+        "placement": placement,
+        "waiting_reason": decided.decisions.waiting.get(job.id),
+        "queued_ahead": len(decided.jobs) - 1,
+        "launch": launch,
     }
 
 

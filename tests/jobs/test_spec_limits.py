@@ -86,7 +86,8 @@ def test_deep_nesting_is_refused_without_recursion(tmp_path):
         load_spec(write(tmp_path, text))
     assert f"nests deeper than {MAX_DEPTH} levels" in one_line(e)
     assert yaml_lines(text) == {}
-    nested = "run: echo\nworkload: " + "{a: " * (MAX_DEPTH - 2) + "1" + "}" * (MAX_DEPTH - 2) + "\n"
+    deep = MAX_DEPTH - 3  # the document, `resources` and `accelerator_args` are three levels
+    nested = "run: echo\nresources:\n  accelerator_args: " + "{a: " * deep + "1" + "}" * deep + "\n"
     load_spec(write(tmp_path, nested))  # within the limit
 
 

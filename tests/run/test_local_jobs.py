@@ -51,6 +51,7 @@ def test_agent_is_started_once_and_reused(tmp_path, suanli_home):
         "pid": pid,
         "db_url": cli_json("agent", "status")["db_url"],
         "node": cli_json("nodes")["nodes"][0]["name"],
+        "pool": "local",
     }
     assert cli_json("agent", "stop")["stopped"] is True
     assert cli_json("agent", "status")["running"] is False

@@ -8,7 +8,7 @@ import pytest
 from suanli.core.errors import BadInput
 from suanli.estimate import estimate_train
 from suanli.jobs import parse_spec
-from suanli.run.agent import job_history, job_request, run_seconds
+from suanli.run.scheduling import job_history, job_request, run_seconds
 from suanli.store import Store
 
 

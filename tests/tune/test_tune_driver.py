@@ -66,7 +66,7 @@ def test_study_runs_trials_as_jobs_prunes_fails_and_resumes(tmp_path: Path, suan
     jobs = [client.get(t["job_id"]) for t in doc["trials"]]
     assert [j.name for j in jobs] == [f"tiny-trial-{n}" for n in range(4)]
     assert [j.state for j in jobs] == ["SUCCEEDED", "SUCCEEDED", "CANCELLED", "FAILED"]
-    assert all(j.spec["labels"]["tune_study"] == "tiny" for j in jobs)
+    assert all(j.spec.labels["tune_study"] == "tiny" for j in jobs)
     assert _overlap(jobs) == 2  # two at once, never more
 
     tables = set(inspect(create_engine(client.store.url)).get_table_names())

@@ -16,17 +16,20 @@ agent_app = typer.Typer(help="The local background agent that schedules and runs
 
 
 def nodes(as_json: JsonOpt = False) -> None:
-    """Show the pool's nodes: capacity, what running jobs use, status."""
+    """Show the pool's nodes: capacity, what each running job uses there, status (LOST: left the pool)."""
     records = client().nodes()
     if as_json:
         emit_json({"nodes": [n.to_json() for n in records]})
         return
-    table = Table("node", "status", "CPUs used/total", "memory used/total", "accelerators", "jobs")
+    table = Table("node", "status", "CPUs used/total", "memory used/total", "GPUs used/total", "jobs")
     for n in records:
         accel = f"{n.used_gpus}/{n.gpus} {n.accelerator}" if n.accelerator else "-"
+        jobs = ", ".join(
+            f"{job_id} ({sl.gpus} GPU)" if sl.gpus else f"{job_id} ({sl.cpus:g} CPU)" for job_id, sl in n.jobs
+        )
         table.add_row(
             safe(n.name), n.status, f"{n.used_cpus:g}/{n.cpus:g}",
-            f"{size(n.used_memory_bytes)}/{size(n.memory_bytes)}", safe(accel), str(n.running_jobs),
+            f"{size(n.used_memory_bytes)}/{size(n.memory_bytes)}", safe(accel), jobs or "-",
         )  # fmt: skip
     out.print(table)
 
@@ -34,19 +37,28 @@ def nodes(as_json: JsonOpt = False) -> None:
 def _agent_doc(info, running: bool) -> dict:  # type: ignore[no-untyped-def]
     if info is None:
         return {"running": False}
-    return {"running": running, "pid": info.pid, "db_url": info.db_url, "node": info.node}
+    return {"running": running, "pid": info.pid, "db_url": info.db_url, "node": info.node, "pool": info.pool}
 
 
 @agent_app.command("start")
-def agent_start(as_json: JsonOpt = False) -> None:
-    """Start the agent (commands that need it start it themselves)."""
+def agent_start(
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="Use this Ray cluster (HOST:PORT, ray://HOST:PORT, auto) as the pool."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the agent (commands that need it start it themselves). Its pool is this machine, or the
+    Ray cluster named by --ray-address, RAY_ADDRESS or SUANLI_HOME/pool.yaml."""
     from suanli.run.control import ensure_agent
 
-    info = ensure_agent(client().store.url)
+    info = ensure_agent(client().store.url, ray_address=ray_address)
     if as_json:
         emit_json(_agent_doc(info, True))
     else:
-        out.print(f"agent running (pid {info.pid}, node {info.node}, db {info.db_url})")
+        out.print(f"agent running (pid {info.pid}, node {info.node}, pool {info.pool}, db {info.db_url})")
 
 
 @agent_app.command("stop")

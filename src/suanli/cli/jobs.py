@@ -187,10 +187,18 @@ def status(
         out.print(f"  wall: {seconds(record.wall_seconds)}  log: {safe(record.to_json()['log_path'])}")
         if record.metrics:
             out.print(f"  metrics: {metrics_line(record.metrics)}")
-        table = Table("attempt", "node", "pid", "start", "end", "exit", "signal", "reason")
+        cost = record.preemption_cost()
+        if cost["preemptions"]:
+            out.print(
+                f"  preempted {cost['preemptions']} time(s): its preempted attempts held "
+                f"{cost['preempted_gpu_seconds'] / 3600:.3g} GPU-h; "
+                f"it waited {seconds(cost['requeued_seconds'])} to run again"
+            )
+        table = Table("attempt", "nodes", "pid", "start", "end", "exit", "signal", "reason")
         for a in record.attempts:
             table.add_row(
-                str(a.number), safe(a.node), str(a.pid or "-"), clock(a.started_at), clock(a.ended_at),
+                str(a.number), safe(", ".join(a.nodes)), str(a.pid or "-"),
+                clock(a.started_at), clock(a.ended_at),
                 "-" if a.exit_code is None else str(a.exit_code), a.signal or "-", safe(a.reason or ""),
             )  # fmt: skip
         if record.attempts:

@@ -210,7 +210,7 @@ def _workload(
                 hint="add one, or pass --params/--model with --tokens",
                 source=str(job),
             )
-        wl = dict(spec.workload or {})
+        wl = spec.workload.to_dict() if spec.workload else {}
         if isinstance(wl.get("model"), str) and not Path(wl["model"]).is_absolute():
             wl["model"] = str(Path(job).parent / wl["model"])
         job_accels = list(spec.resources.accelerators) or None

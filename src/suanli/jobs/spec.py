@@ -17,13 +17,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from suanli.catalog.accelerators import canonical_accelerator
 from suanli.core.errors import BadInput
 from suanli.core.resources import Resources
 from suanli.core.specfile import bad_input_from, read_yaml, shorten, with_line
 from suanli.core.units import parse_accelerators, parse_bytes, parse_duration
+from suanli.core.workload import WorkloadSpec, workload_from_dict
 from suanli.jobs.skypilot import PIPELINE_HINT, mount_notes, translate
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -40,6 +49,8 @@ MAX_NAME_CHARS = 128
 MAX_LABELS = 64
 MAX_LABEL_KEY_CHARS = 128
 MAX_LABEL_VALUE_CHARS = 256
+DEFAULT_GRACE_S = 10.0  # SIGTERM to SIGKILL when a job states no grace_period
+MAX_GRACE_S = 24 * 3600.0
 # TPU slices are named by TensorCores for v2, v3, v4 and v5p (two per chip) and by chips for v5e and
 # v6e (cloud.google.com/tpu/docs); the catalog counts chips.
 _TPU_SLICE = re.compile(r"(tpu-(v2|v3|v4|v5p|v5e|v5litepod|v6e))-(\d+)\Z", re.IGNORECASE)
@@ -309,12 +320,16 @@ class JobSpec(_Strict):
     # timed by the estimator; else the user's history guesses.
     expected_duration_s: float | None = Field(None, alias="expected_duration")
     retries: int = Field(0, ge=0)
+    # A preempted or cancelled attempt gets SIGTERM, then this long to save a checkpoint and exit before
+    # SIGKILL ("30s"; 0 kills at once).
+    grace_period_s: float = Field(DEFAULT_GRACE_S, alias="grace_period")
     user: str = Field(default_factory=lambda: os.environ.get("SUANLI_USER") or getpass.getuser())
     labels: dict[str, str] = Field(default_factory=dict)
     backend: Literal["local", "ray"] = "local"
     ray_address: str | None = None  # backend ray: the cluster; else RAY_ADDRESS, else a local Ray
     train: TrainSpec = Field(default_factory=TrainSpec)
-    workload: dict[str, Any] | None = None
+    # What the job has to get done (`workload:`), for the estimator: the scheduler times the job with it.
+    workload: WorkloadSpec | None = None
     mounts: list[FileMount] = Field(default_factory=list)
     # What loading the file left out or changed (SkyPilot fields with no effect on a pool); set by
     # parse_spec, never read from a job file.
@@ -336,6 +351,35 @@ class JobSpec(_Strict):
         if v is None:
             return None
         return _bounded(lambda: parse_duration(v, "expected_duration"), "expected_duration", v)  # type: ignore[arg-type]
+
+    @field_validator("workload", mode="before")
+    @classmethod
+    def _workload(cls, v: object) -> WorkloadSpec | None:
+        """Names and values checked when the file is read (typos get near names); whether the block
+        is complete is checked when the job is submitted (`suanli plan` may complete it with flags)."""
+        if v is None or isinstance(v, WorkloadSpec):
+            return v
+        return workload_from_dict(v, complete=False)  # type: ignore[arg-type]
+
+    @field_serializer("workload")
+    def _workload_out(self, v: WorkloadSpec | None) -> dict[str, Any] | None:
+        return None if v is None else v.to_dict()
+
+    @field_validator("grace_period_s", mode="before")
+    @classmethod
+    def _grace(cls, v: object) -> float:
+        allowed = 'must be a duration >= 0 such as 0, 30 or "2m"'
+        if v in (0, 0.0, "0", "0s"):
+            return 0.0
+        if v is None:
+            raise BadInput("grace_period", "null", allowed)
+        try:
+            seconds = _bounded(lambda: parse_duration(v, "grace_period"), "grace_period", v)  # type: ignore[arg-type]
+        except BadInput:
+            raise BadInput("grace_period", shorten(v), allowed) from None
+        if seconds > MAX_GRACE_S:
+            raise BadInput("grace_period", shorten(v), f"must be at most {MAX_GRACE_S / 3600:g} h")
+        return seconds
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -421,6 +465,36 @@ def check_exec_size(spec: JobSpec) -> None:
         raise BadInput("envs", "", allowed, hint="pass large values in a file")
 
 
+def _stored_fields(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (a model_dump by alias) as the model's field values, for model_construct; keys the model
+    no longer has are dropped, fields the data predates take their defaults."""
+    out = {}
+    for name, info in model.model_fields.items():
+        for key in (info.alias, name):
+            if key and key in data:
+                out[name] = data[key]
+                break
+    return out
+
+
+def stored_spec(data: dict[str, Any]) -> JobSpec:
+    """The spec a job was stored with, as it was stored: it was validated when it was submitted, so no
+    validator runs again (stored values are not user input: a bare memory is bytes, not GiB), and a job
+    stored by an earlier version loads whatever later versions check when a file is read."""
+    values = _stored_fields(JobSpec, data)
+    if isinstance(values.get("resources"), dict):
+        resources = _stored_fields(ResourcesSpec, values["resources"])
+        values["resources"] = ResourcesSpec.model_construct(**resources)
+    if isinstance(values.get("train"), dict):
+        values["train"] = TrainSpec.model_construct(**_stored_fields(TrainSpec, values["train"]))
+    values["mounts"] = [
+        FileMount.model_construct(**_stored_fields(FileMount, m)) for m in values.get("mounts") or []
+    ]
+    if isinstance(values.get("workload"), dict):
+        values["workload"] = workload_from_dict(values["workload"], complete=False)
+    return JobSpec.model_construct(**values)
+
+
 def redacted(spec: JobSpec) -> dict[str, Any]:
     """The spec as stored and printed (model_dump, JSON-ready, by alias) with every secret's value
     replaced by "***"."""
@@ -429,7 +503,11 @@ def redacted(spec: JobSpec) -> dict[str, Any]:
     return doc
 
 
-_ALIASES = {"memory_bytes": "memory", "expected_duration_s": "expected_duration"}
+_ALIASES = {
+    "memory_bytes": "memory",
+    "expected_duration_s": "expected_duration",
+    "grace_period_s": "grace_period",
+}
 FROM_CWD = "from the current folder, as SkyPilot reads it"
 
 

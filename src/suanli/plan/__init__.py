@@ -18,7 +18,7 @@ from typing import Any
 from suanli.catalog.offers import MODES, Catalog, Offer, load_catalog
 from suanli.core.errors import BadInput, input_file, read_text
 from suanli.core.units import check_range, parse_count, parse_params, parse_tokens, parse_usd
-from suanli.estimate.workload_spec import WHOLE_KEYS, WorkloadSpec, workload_from_dict
+from suanli.core.workload import WHOLE_KEYS, WorkloadSpec, workload_from_dict
 from suanli.plan import modes as _modes
 from suanli.plan import spot as _spot
 from suanli.plan.options import Estimator, Option, enumerate_options

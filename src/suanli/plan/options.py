@@ -14,7 +14,7 @@ from typing import Any
 
 from suanli.catalog.offers import Offer
 from suanli.core.errors import BadInput
-from suanli.estimate.workload_spec import WorkloadSpec
+from suanli.core.workload import WorkloadSpec
 from suanli.plan import modes
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from suanli.estimate.workload_spec import workload_from_dict
+from suanli.core.workload import workload_from_dict
 from suanli.jobs.spec import JobSpec
 from suanli.run.pool import choose_fitting, discover_local_node
 from suanli.store.records import NodeRecord
@@ -12,9 +12,10 @@ from suanli.store.store import Store
 
 
 def pool(store: Store) -> list[NodeRecord]:
-    """The pool's nodes; this machine is registered first if the pool is empty."""
+    """The pool's nodes; this machine is registered first if no machine is (a new database, or one
+    only a Ray pool used)."""
     nodes = store.nodes()
-    if not nodes:
+    if not any(n.pool == "local" for n in nodes):
         n = discover_local_node()
         store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
         nodes = store.nodes()
@@ -28,14 +29,13 @@ def admit(
     key: str | None = None,
 ) -> list[int]:
     """Store the jobs as PENDING if every one has a valid `workload:` block (when it has one) and can
-    ever fit the pool; all or none. Jobs for a Ray cluster are checked against it when they are
-    placed (a placement group per attempt). A submission retried with the same idempotency `key`
-    returns the ids stored the first time."""
+    ever fit the pool (its nodes that are UP); all or none. A submission retried with the same
+    idempotency `key` returns the ids stored the first time."""
     nodes = pool(store) if nodes is None else nodes
     chosen = []
     for spec in specs:
         if spec.workload:  # the scheduler times it with the estimator: a typo is named now, not ignored
-            workload_from_dict(dict(spec.workload))
+            workload_from_dict(spec.workload.to_dict())
         # Of several accelerator choices, the first the pool can hold is the one it queues for.
-        chosen.append(choose_fitting(spec, nodes) if spec.backend == "local" else spec)
+        chosen.append(choose_fitting(spec, nodes))
     return store.submit_many(chosen, key)

@@ -31,42 +31,56 @@ import time
 from suanli.core.errors import BadInput, SuanliError
 from suanli.core.files import write_private
 from suanli.jobs.spec import load_spec
-from suanli.jobs.states import IllegalTransition, JobState
+from suanli.jobs.states import IllegalTransition
 from suanli.run import admission
 from suanli.run.control import MAX_REQUEST_BYTES, info_path, peer_uid, read_agent_info, socket_path
 from suanli.run.executor import Outcome
 from suanli.run.local import LocalExecutor, run_dir_for
 from suanli.run.metrics import LogTail, tail_text
-from suanli.run.pool import discover_local_node
+from suanli.run.pool import PoolConfig, discover_local_node, load_pool_config
 from suanli.run.ray_executor import RAY_NODE, RayExecutor
+from suanli.run.ray_pool import RayPool
 from suanli.run.schedconfig import load_scheduler_config, make_policy
-from suanli.schedule.estimates import HistoryEstimator, workload_seconds
-from suanli.schedule.policy import ClusterState, JobRequest, NodeState, RunningJob, Slice
+from suanli.run.scheduling import QueueView, decide_now, job_history
+from suanli.schedule.estimates import HistoryEstimator
+from suanli.schedule.policy import JobRequest
 from suanli.store.paths import home
-from suanli.store.records import AttemptRecord, JobRecord, NodeRecord
+from suanli.store.records import AttemptRecord, JobRecord, NodeRecord, NodeSlice
 from suanli.store.store import Store
 
 log = logging.getLogger("suanli.agent")
 
-CANCEL_GRACE_SECONDS = 10.0
 HEARTBEAT_SECONDS = 10.0
 HISTORY_REFRESH_SECONDS = 10.0  # finished jobs' run times change slowly; not re-read every tick
 REQUEST_DEADLINE_SECONDS = 10.0  # a client has this long to send its whole request
 MAX_CONCURRENT_REQUESTS = 64
 SYNC_TIMEOUT_SECONDS = 120.0
+RAY_READ_TIMEOUT_S = 60.0  # a request waits this long for a Ray pool's first read of its nodes
 _KEY = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _OVERRIDES = {"backend", "ray_address", "user"}
 
 
 class Agent:
-    def __init__(self, store: Store, policy_name: str | None = None, job_umask: int = 0o022) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy_name: str | None = None,
+        job_umask: int = 0o022,
+        pool: PoolConfig | None = None,
+    ) -> None:
         self.store = store
         config = load_scheduler_config()
         if policy_name:
             config = config.model_copy(update={"policy": policy_name})
         self.policy = make_policy(config)
         self.executor = LocalExecutor(job_umask)
-        self._ray: RayExecutor | None = None
+        self.pool_config = pool or PoolConfig()
+        # A Ray cluster as the pool: its nodes are the pool's, every job runs through Ray on the nodes
+        # the policy chose. Without one, this machine is the pool and `backend: ray` jobs get a local Ray.
+        self.ray_pool = RayPool(self.pool_config) if self.pool_config.ray else None
+        self._ray: RayExecutor | None = RayExecutor(self.ray_pool) if self.ray_pool else None
+        self._pool_read_at = -1.0
+        self._lost_at: dict[str, float] = {}  # nodes found gone by their attempts, and when
         self.node = discover_local_node()
         self.tails: dict[tuple[int, int], LogTail] = {}
         self.term_sent: dict[tuple[int, int], float] = {}
@@ -78,6 +92,9 @@ class Agent:
         self._last_memory_check = 0.0
         self._history = HistoryEstimator()
         self._history_at = 0.0
+        self.queue = QueueView(store)
+        self._nodes: list[NodeRecord] | None = None  # the pool's nodes, as last read
+        self._views: dict[tuple[int, int], JobRequest] = {}
         self._wake_w: int | None = None
         self._sync_lock = threading.Lock()
         self._sync_waiters: list[threading.Event] = []
@@ -86,33 +103,82 @@ class Agent:
         self._last_error: tuple[str, float] = ("", 0.0)
 
     def executor_for(self, job: JobRecord) -> LocalExecutor | RayExecutor:
-        if job.spec.get("backend") == "ray":
+        if self.ray_pool is not None or job.spec.backend == "ray":
             if self._ray is None:
                 self._ray = RayExecutor()
             return self._ray
         return self.executor
 
+    @property
+    def pool_name(self) -> str:
+        return f"ray {self.pool_config.ray}" if self.pool_config.ray else "local"
+
+    def pool_nodes(self) -> set[str]:
+        """Names of the nodes of this agent's pool, including those that left (their attempts are
+        still this agent's to end)."""
+        if self.ray_pool is not None:
+            return {n.name for n in self.ray_pool.nodes}
+        return {self.node.name, RAY_NODE}
+
+    def _sync_pool(self) -> None:
+        """Bring the stored nodes in line with the pool: Ray's nodes as they are now (those gone
+        LOST), or this machine alone."""
+        if self.ray_pool is None or self.ray_pool.read_at == self._pool_read_at:
+            return
+        self._pool_read_at = self.ray_pool.read_at
+        current = {n.name: n for n in self.ray_pool.nodes}
+        stored = {n.name: n for n in self.store.nodes(usage=False)}
+        changed = []
+        for n in current.values():
+            before = stored.get(n.name)
+            now = (True, n.cpus, n.memory_bytes, n.gpus, n.accelerator)
+            if n.alive and self._lost_at.get(n.name, 0.0) > self.ray_pool.read_at:
+                continue  # a read from before its attempts saw it die
+            if n.alive and (before is None or (before.up, before.cpus, before.memory_bytes, before.gpus,
+                                               before.accelerator) != now):  # fmt: skip
+                changed.append((n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus))
+                log.info("node %s joined the pool: %g CPUs, %s x %s", n.name, n.cpus, n.gpus, n.accelerator)
+        gone = [
+            name
+            for name, rec in stored.items()
+            if rec.up
+            and (rec.pool != "local" or name == self.node.name)  # not other agents' machines
+            and not (name in current and current[name].alive)
+        ]
+        if gone:
+            log.warning("nodes left the pool: %s", ", ".join(gone))
+        if changed or gone:
+            self.store.register_nodes(changed, gone, pool=self.pool_name)
+            self._nodes = None
+
     # ---- one pass -------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        self._watch_running()
-        self._schedule()
+        self._sync_pool()
+        self._schedule(self._watch_running())
         now = time.time()
         if now - self._last_heartbeat > HEARTBEAT_SECONDS:
             self.store.heartbeat(self.node.name)
             self._last_heartbeat = now
 
-    def _watch_running(self) -> None:
+    def _watch_running(self) -> list[tuple[JobRecord, AttemptRecord]]:
+        """Watch this pool's running attempts; returns those still running."""
         check_memory = time.time() - self._last_memory_check > 1.0
         if check_memory:
             self._last_memory_check = time.time()
-        for job, attempt in self.store.running(self.node.name) + self.store.running(RAY_NODE):
+        mine = self.pool_nodes()
+        still = []
+        for job, attempt in [(j, a) for j, a in self.store.running() if a.node in mine]:
             try:
-                self._watch(job, attempt, check_memory)
+                if self._watch(job, attempt, check_memory):
+                    continue
             except Exception as e:  # one job's trouble (a full disk, a bad log) must not stall the others
                 self._log_once(f"job {job.id} attempt {attempt.number}: {_one_line(e)}")
+            still.append((job, attempt))
+        return still
 
-    def _watch(self, job: JobRecord, attempt: AttemptRecord, check_memory: bool) -> None:
+    def _watch(self, job: JobRecord, attempt: AttemptRecord, check_memory: bool) -> bool:
+        """Read the attempt's metrics, stop it if asked, record its end; True once it has ended."""
         key = (job.id, attempt.number)
         executor = self.executor_for(job)
         tail = self.tails.get(key)
@@ -134,8 +200,12 @@ class Agent:
                 self._stop(key, job, attempt)
             elif check_memory and job.memory_bytes and executor is self.executor:
                 self._check_memory(key, job, attempt)
-            return
+            return False
         reason = self.overrides.get(key) or outcome.reason
+        if outcome.lost_nodes:  # not schedulable from now on, before the pool's next read says so
+            self.store.register_nodes([], lost=list(outcome.lost_nodes))
+            self._lost_at.update(dict.fromkeys(outcome.lost_nodes, time.time()))
+            self._nodes = None
         state = self.store.finish_attempt(
             job.id,
             attempt.number,
@@ -143,19 +213,22 @@ class Agent:
             signal=outcome.signal,
             reason=reason,
             log_tail=tail_text(executor.log_path(attempt)) if outcome.exit_code != 0 else None,
-            preempted=key in self.preempted,
+            preempted=key in self.preempted or outcome.requeue,
         )
         log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
         for d in (self.tails, self.term_sent, self.outcomes, self.overrides):
             d.pop(key, None)
         self.preempted.discard(key)
+        return True
 
     def _stop(self, key: tuple[int, int], job: JobRecord, attempt: AttemptRecord) -> None:
+        """SIGTERM, then SIGKILL once the job's grace period has passed (checked on every pass)."""
         sent = self.term_sent.get(key)
+        grace = job.spec.grace_period_s
         if sent is None:
-            self.executor_for(job).cancel(attempt)
+            self.executor_for(job).cancel(attempt, force=grace <= 0)
             self.term_sent[key] = time.time()
-        elif time.time() - sent > CANCEL_GRACE_SECONDS:
+        elif time.time() - sent > grace:
             self.executor_for(job).cancel(attempt, force=True)
 
     def _check_memory(self, key: tuple[int, int], job: JobRecord, attempt: AttemptRecord) -> None:
@@ -167,40 +240,52 @@ class Agent:
             )
             self.executor.cancel(attempt, force=True)
 
-    def _schedule(self) -> None:
-        pending = self.store.list_jobs([JobState.PENDING], with_attempts=True)
-        for job in [j for j in pending if j.spec.get("backend") == "ray"]:
-            self._launch(job, [], node=RAY_NODE)  # Ray places it (a placement group per attempt)
-        pending = [j for j in pending if j.spec.get("backend") != "ray"]
+    def _schedule(self, running: list[tuple[JobRecord, AttemptRecord]]) -> None:
+        """One decision of the policy over the whole pool; start and preempt what it says."""
+        pending = self.queue.pending()
         if not pending:
             return
-        node = next((n for n in self.store.nodes() if n.name == self.node.name), None)
-        if node is None:
-            return
-        running = self.store.running(self.node.name)
+        if self._nodes is None:  # read again only when the pool changed
+            mine = self.pool_nodes()
+            self._nodes = [n for n in self.store.nodes(usage=False) if n.name in mine]
+        nodes = self._nodes
         if time.time() - self._history_at > HISTORY_REFRESH_SECONDS:
             self._history, self._history_at = job_history(self.store), time.time()
-        cluster = cluster_state([node], running, self._history)
-        by_id = {j.id: j for j in pending}
-        requests = [job_request(j, self._history) for j in pending]
-        decisions = self.policy.decide(requests, cluster, time.time())
-        used_gpus = {i for _, a in running for i in a.gpu_indices}
-        for start in decisions.starts:
-            job = by_id[start.job_id]
-            free = [i for i in range(node.gpus) if i not in used_gpus]
-            gpu_indices = free[: job.gpus]
-            used_gpus.update(gpu_indices)
-            self._launch(job, gpu_indices)
-        for pre in decisions.preemptions:
-            for job, attempt in self.store.running(self.node.name):
+            self._views.clear()  # guesses from history may have changed
+        decided = decide_now(self.store, self.policy, nodes, running=running, pending=pending,
+                             history=self._history, cache=self._views)  # fmt: skip
+        for pre in decided.decisions.preemptions:
+            for job, attempt in running:
                 if job.id == pre.job_id:
-                    self.preempted.add((job.id, attempt.number))
-                    self.overrides[(job.id, attempt.number)] = f"preempted: {pre.reason}"
-                    self._stop((job.id, attempt.number), job, attempt)
+                    key = (job.id, attempt.number)
+                    if key not in self.preempted:
+                        log.info("preempting job %s attempt %s: %s", job.id, attempt.number, pre.reason)
+                    self.preempted.add(key)
+                    self.overrides[key] = f"preempted: {pre.reason}"
+                    self._stop(key, job, attempt)
+        # Nodes where an attempt is still stopping (its grace period) take no new work until it is
+        # gone: the next pass decides again on what is really free.
+        stopping = {n for j, a in running if (j.id, a.number) in self.term_sent for n in a.nodes}
+        used_gpus = {(s.node, i) for _, a in running for s in a.placement or () for i in a.gpu_indices}
+        used_gpus |= {(a.node, i) for _, a in running if not a.placement for i in a.gpu_indices}
+        by_node = {n.name: n for n in nodes}
+        for start in decided.decisions.starts:
+            job = decided.jobs[start.job_id]
+            placement = [NodeSlice(s.node, s.gpus, s.cpus, s.memory_bytes) for s in start.placement]
+            if stopping & {s.node for s in placement}:
+                continue
+            gpu_indices: list[int] = []
+            if self.ray_pool is None and placement:  # this machine's GPUs by index; Ray assigns its own
+                node = placement[0].node
+                free = [i for i in range(by_node[node].gpus) if (node, i) not in used_gpus]
+                gpu_indices = free[: job.gpus]
+                used_gpus.update((node, i) for i in gpu_indices)
+            self._launch(job, placement, gpu_indices)
 
-    def _launch(self, job: JobRecord, gpu_indices: list[int], node: str | None = None) -> None:
+    def _launch(self, job: JobRecord, placement: list[NodeSlice], gpu_indices: list[int]) -> None:
+        node = placement[0].node if placement else self.node.name
         try:
-            attempt = self.store.start_attempt(job.id, node or self.node.name, gpu_indices, run_dir_for)
+            attempt = self.store.start_attempt(job.id, node, gpu_indices, run_dir_for, placement)
         except IllegalTransition:
             return  # cancelled (or started elsewhere) since we read it
         try:
@@ -212,7 +297,8 @@ class Agent:
             return
         if handle.pid:  # Ray attempts have no local process
             self.store.set_attempt_process(job.id, attempt.number, handle.pid, handle.started_at)
-        log.info("job %s attempt %s started, pid %s", job.id, attempt.number, handle.pid)
+        log.info("job %s attempt %s started on %s, pid %s", job.id, attempt.number,
+                 ", ".join(attempt.nodes), handle.pid)  # fmt: skip
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -250,11 +336,22 @@ class Agent:
         if key is not None and not (isinstance(key, str) and _KEY.fullmatch(key)):
             return _bad("key", key, "must be 1-100 letters, digits or . _ : -")
         spec = load_spec(path, env_overrides=env or None, overrides=overrides)
-        (job_id,) = admission.admit(self.store, [spec], key=key)
+        if self.ray_pool is not None:
+            if spec.ray_address and spec.ray_address != self.pool_config.ray:
+                raise BadInput("ray_address", spec.ray_address, f"the agent's pool is {self.pool_name}",
+                               hint="one agent per pool: `suanli agent stop` first to change it")  # fmt: skip
+            self.ray_pool.wait_read(RAY_READ_TIMEOUT_S)
+            nodes = self.ray_pool.records()
+        else:
+            nodes = [n for n in self.store.nodes() if n.name == self.node.name]
+        (job_id,) = admission.admit(self.store, [spec], nodes or None, key=key)
         self.wake()  # the main loop starts it now if it fits
         return {"id": job_id}
 
     def _sync(self) -> dict:
+        """Answer once a whole pass has run after this request (and the pool was read once)."""
+        if self.ray_pool is not None:
+            self.ray_pool.wait_read(RAY_READ_TIMEOUT_S)
         done = threading.Event()
         with self._sync_lock:
             self._sync_waiters.append(done)
@@ -370,7 +467,13 @@ class Agent:
         sock_id = _identity(sock_path)
 
         n = self.node
-        self.store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
+        if self.ray_pool is None:
+            self.store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
+            # Nodes of a Ray pool an earlier agent served are not this pool's any more.
+            ray_nodes = [r.name for r in self.store.nodes() if r.up and r.pool != "local"]
+            self.store.register_nodes([], lost=ray_nodes)
+        else:
+            self.ray_pool.start()
         import psutil
 
         info = {
@@ -378,10 +481,11 @@ class Agent:
             "started_at": psutil.Process().create_time(),
             "db_url": self.store.url,
             "node": n.name,
+            "pool": self.pool_name,
             "socket": sock_path,
         }
         write_private(info_path(), json.dumps(info))
-        log.info("agent %s up on node %s (%s)", os.getpid(), n.name, self.store.url)
+        log.info("agent %s up on node %s, pool %s (%s)", os.getpid(), n.name, self.pool_name, self.store.url)
         code = 0
         try:
             while not self.stopping:
@@ -416,6 +520,8 @@ class Agent:
                 if _identity(sock_path) == sock_id:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(sock_path)
+            if self.ray_pool is not None:
+                self.ray_pool.stop()
             log.info("agent %s stopped", os.getpid())
         return code
 
@@ -480,81 +586,20 @@ def _read_request(conn: socket.socket) -> bytes:
     return data
 
 
-def run_seconds(job: JobRecord) -> float:
-    """Time the job has held its resources, over its ended attempts."""
-    return sum((a.ended_at - a.started_at) for a in job.attempts if a.ended_at is not None)
-
-
-def job_request(job: JobRecord, history: HistoryEstimator | None = None) -> JobRequest:
-    """A stored job as the scheduling policies see it: its service so far counts its ended attempts;
-    its runtime estimate is the one its spec states, else the estimator's time for its workload,
-    else (not stated) a guess from `history`."""
-    preempted = [a.ended_at for a in job.attempts if (a.reason or "").startswith("preempted")]
-    spec = job.spec
-    estimate = spec.get("expected_duration") or workload_seconds(
-        spec.get("workload"), (spec.get("resources") or {}).get("accelerators") or {}, job.num_nodes
-    )
-    stated = estimate is not None
-    if not stated and history is not None:
-        estimate = history.guess(job.user, max(job.gpus * job.num_nodes, 1))
-    return JobRequest(
-        id=job.id,
-        submit_time_s=job.submitted_at,
-        gpus=job.gpus,
-        cpus=job.cpus,
-        memory_bytes=job.memory_bytes,
-        num_nodes=job.num_nodes,
-        gpu_type=job.accelerator,
-        user=job.user,
-        team=(spec.get("labels") or {}).get("team"),
-        priority=job.priority,
-        estimated_duration_s=estimate,
-        estimate_stated=stated,
-        attained_gpu_s=run_seconds(job) * max(job.gpus * job.num_nodes, 1),
-        last_preempted_s=preempted[-1] if preempted else None,
-    )
-
-
-def job_history(store: Store, limit: int = 500) -> HistoryEstimator:
-    """Run times of recently finished jobs, by user and size: where guesses for jobs that state no
-    estimate come from."""
-    history = HistoryEstimator()
-    for j in reversed(
-        store.list_jobs([JobState.SUCCEEDED, JobState.FAILED], limit=limit, with_attempts=True)
-    ):
-        history.learn(j.user, max(j.gpus * j.num_nodes, 1), run_seconds(j))
-    return history
-
-
-def cluster_state(
-    nodes: list[NodeRecord],
-    running: list[tuple[JobRecord, AttemptRecord]],
-    history: HistoryEstimator | None = None,
-) -> ClusterState:
-    """Nodes with what is free on them, and the jobs running there."""
-    states = [
-        NodeState(
-            name=n.name, gpus=n.gpus, cpus=n.cpus, memory_bytes=n.memory_bytes, gpu_type=n.accelerator,
-            free_gpus=n.gpus - n.used_gpus, free_cpus=n.cpus - n.used_cpus,
-            free_memory_bytes=n.memory_bytes - n.used_memory_bytes,
-        )
-        for n in nodes
-    ]  # fmt: skip
-    jobs = [
-        RunningJob(job_request(j, history), (Slice(a.node, j.gpus, j.cpus, j.memory_bytes),), a.started_at)
-        for j, a in running
-    ]
-    return ClusterState(states, jobs)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="suanli-agent")
     parser.add_argument("--db", default=None)
     parser.add_argument("--policy", default=os.environ.get("SUANLI_POLICY"))
+    parser.add_argument("--ray-address", default=None, help="a Ray cluster as the pool")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     job_umask = os.umask(0o077)  # whatever the agent writes is its user's alone; jobs get the user's
-    return Agent(Store(args.db), args.policy, job_umask).serve()
+    try:
+        pool = load_pool_config(args.ray_address)
+    except SuanliError as e:
+        log.error("%s", e)
+        return e.exit_code
+    return Agent(Store(args.db), args.policy, job_umask, pool).serve()
 
 
 if __name__ == "__main__":

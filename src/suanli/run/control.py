@@ -49,6 +49,7 @@ class AgentInfo:
     db_url: str
     node: str
     socket: str
+    pool: str = "local"  # "local" (this machine) or "ray ADDRESS"
 
     def alive(self) -> bool:
         return process_alive(self.pid, self.started_at)
@@ -114,7 +115,10 @@ def peer_uid(sock: socket.socket) -> int:
 def read_agent_info() -> AgentInfo | None:
     try:
         data = json.loads(info_path().read_text())
-        return AgentInfo(data["pid"], data["started_at"], data["db_url"], data["node"], data["socket"])
+        return AgentInfo(
+            data["pid"], data["started_at"], data["db_url"], data["node"], data["socket"],
+            data.get("pool", "local"),
+        )  # fmt: skip
     except (FileNotFoundError, ValueError, KeyError):
         return None
 
@@ -132,8 +136,12 @@ def nudge(info: AgentInfo | None = None) -> None:
             os.kill(info.pid, signal.SIGUSR1)
 
 
-def ensure_agent(db_url: str, timeout_s: float = 30.0) -> AgentInfo:
-    """The running agent for `db_url`, starting one in the background if none runs."""
+def ensure_agent(db_url: str, timeout_s: float = 30.0, ray_address: str | None = None) -> AgentInfo:
+    """The running agent for `db_url`, starting one in the background if none runs. Its pool is the
+    Ray cluster at `ray_address` when given (a running agent with another pool is refused), else
+    the configured one (pool.yaml, RAY_ADDRESS; this machine by default)."""
+    from suanli.run.pool import check_reachable, load_pool_config
+
     socket_path()  # a socket folder that cannot be trusted is refused here, in one line, not in agent.log
     info = running_agent()
     if info is not None:
@@ -142,10 +150,18 @@ def ensure_agent(db_url: str, timeout_s: float = 30.0) -> AgentInfo:
                 f"an agent for another database is running (pid {info.pid}, db {info.db_url}); "
                 "stop it with `suanli agent stop` first"
             )
+        if ray_address and info.pool != f"ray {ray_address}":
+            raise BadInput("ray_address", ray_address, f"the running agent's pool is {info.pool}",
+                           hint="one agent per pool: `suanli agent stop` first to change it")  # fmt: skip
         return info
+    pool = load_pool_config(ray_address)
+    args = []
+    if pool.ray:
+        check_reachable(pool.ray, "--ray-address" if ray_address else "pool.ray")
+        args = ["--ray-address", pool.ray]
     with open_private(home() / "agent.log") as logfile:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "suanli.run.agent", "--db", db_url],
+            [sys.executable, "-m", "suanli.run.agent", "--db", db_url, *args],
             stdin=subprocess.DEVNULL,
             stdout=logfile,
             stderr=subprocess.STDOUT,

@@ -21,11 +21,14 @@ class Handle:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How an attempt ended."""
+    """How an attempt ended. `requeue`: it never ran (its nodes could not take it after all); the job
+    goes back to the queue without using one of its retries. `lost_nodes`: nodes found gone."""
 
     exit_code: int | None
     signal: str | None
     reason: str
+    requeue: bool = False
+    lost_nodes: tuple[str, ...] = ()
 
 
 class Executor(Protocol):

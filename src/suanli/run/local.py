@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
 import random
 import secrets as random_tokens
 import signal
@@ -18,16 +17,14 @@ import time
 from pathlib import Path
 
 from suanli.core.files import open_private, private_dir, write_private
-from suanli.jobs.skypilot import prepare_mounts, skypilot_env
-from suanli.jobs.spec import TrainSpec
+from suanli.jobs.skypilot import prepare_mounts
 from suanli.run import procs
 from suanli.run.control import process_alive
 from suanli.run.executor import Handle, Outcome
 from suanli.run.shim import RESULT_UNWRITTEN_FAILED, RESULT_UNWRITTEN_OK
-from suanli.store.paths import home, logs_dir
+from suanli.run.worker_env import attempt_environment
+from suanli.store.paths import logs_dir
 from suanli.store.records import AttemptRecord, JobRecord
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def run_dir_for(job_id: int, attempt: int) -> Path:
@@ -51,21 +48,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def base_environment() -> dict[str, str]:
-    """What every job's environment starts from: who it runs as, where it lives, and a PATH on which
-    `python` is the interpreter suanli runs under (its virtual environment)."""
-    user = pwd.getpwuid(os.getuid())
-    return {
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + DEFAULT_PATH,
-        "HOME": user.pw_dir,
-        "USER": user.pw_name,
-        "LOGNAME": user.pw_name,
-        "SHELL": user.pw_shell or "/bin/sh",
-        "LANG": "C.UTF-8",
-        "SUANLI_HOME": str(home()),
-    }
-
-
 class LocalExecutor:
     name = "local"
 
@@ -73,42 +55,20 @@ class LocalExecutor:
         self._children: dict[tuple[int, int], subprocess.Popen] = {}
         self.job_umask = job_umask  # the umask of whoever started the agent, for the job's own files
 
-    def _environment(
-        self, job: JobRecord, attempt_number: int, gpu_indices: list[int], run_dir: Path | str
-    ) -> dict[str, str]:
-        spec_env = dict(job.spec.get("envs") or {})
-        train = TrainSpec.model_validate(job.spec.get("train") or {})
-        env = {
-            **base_environment(),
-            # SkyPilot's task variables, so task files that build torchrun lines from them run as they are
-            **skypilot_env(job.id, 1, 0, ["127.0.0.1"], len(gpu_indices), user=job.user),
-            "SUANLI_JOB_ID": str(job.id),
-            "SUANLI_JOB_NAME": job.name,
-            "SUANLI_ATTEMPT": str(attempt_number),
-            "SUANLI_NUM_WORKERS": str(job.num_workers),
-            "SUANLI_RUN_DIR": str(run_dir),
-            "SUANLI_CHECKPOINT_DIR": str(logs_dir() / f"job-{job.id}" / "checkpoints"),
-            **train.env(),
-            "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in gpu_indices),
-            "PYTHONUNBUFFERED": "1",
-        }
-        if "OMP_NUM_THREADS" not in spec_env:
-            env["OMP_NUM_THREADS"] = str(max(1, int(job.cpus // max(1, job.num_workers))))
-        env.update(spec_env)
-        return env
-
     def dry_run(self, job: JobRecord, gpu_indices: list[int]) -> dict:
-        return self._request(job, 1, gpu_indices, run_dir_for(job.id, 1))
+        return self._request(job, 1, gpu_indices, run_dir_for(job.id, 1), None)
 
-    def _request(self, job: JobRecord, attempt_number: int, gpu_indices: list[int], run_dir: Path) -> dict:
+    def _request(
+        self, job: JobRecord, attempt_number: int, gpu_indices: list[int], run_dir: Path, node: str | None
+    ) -> dict:
         """What the supervisor is asked to run (launch.json), less the per-launch fields."""
         return {
             "executor": self.name,
-            "workdir": job.spec.get("workdir"),
-            "setup": job.spec.get("setup"),
-            "run": job.spec.get("run"),
+            "workdir": job.spec.workdir,
+            "setup": job.spec.setup,
+            "run": job.spec.run,
             "num_workers": job.num_workers,
-            "env": self._environment(job, attempt_number, gpu_indices, run_dir),
+            "env": attempt_environment(job, attempt_number, gpu_indices, run_dir, node=node),
         }
 
     def launch(self, job: JobRecord, attempt: AttemptRecord, secrets: dict[str, str] | None = None) -> Handle:
@@ -117,12 +77,13 @@ class LocalExecutor:
         root = Path(attempt.run_dir)
         private_dir(root, "attempt folder")
         token = random_tokens.token_hex(16)
-        launch = self._request(job, attempt.number, attempt.gpu_indices, root)
+        launch = self._request(job, attempt.number, attempt.gpu_indices, root, attempt.node)
         launch["env"].update(prepare_mounts(job.spec, root))  # local file_mounts: links the job finds
         launch |= {
             "master_port": _free_port() if job.num_workers > 1 else None,
             "token": token,
             "umask": self.job_umask,
+            "grace_s": job.spec.grace_period_s,
         }
         if secrets:  # in their own file, which the supervisor deletes once it has read it
             write_private(root / "secrets.json", json.dumps(secrets))

@@ -1,17 +1,94 @@
-"""This machine as a node of the pool, and the check that a request can ever fit the pool."""
+"""The pool: this machine (the embedded default) or a Ray cluster (SUANLI_HOME/pool.yaml,
+RAY_ADDRESS or `--ray-address`), and the check that a request can ever fit it.
+
+    pool:
+      ray: 10.0.0.1:6379            # the cluster's GCS address, ray://HOST:PORT, or auto
+      accelerators:                 # optional: GPU type per node name, address or Ray node id, for
+        10.0.0.7: A100-80GB         # nodes that declare none (otherwise Ray's accelerator_type:*)
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from suanli.catalog.accelerators import accelerator_from_device_name
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from suanli.catalog.accelerators import accelerator_from_device_name, canonical_accelerator
 from suanli.core.errors import BadInput
 from suanli.core.resources import Resources
+from suanli.core.specfile import bad_input_from, read_yaml, with_line
 from suanli.jobs.spec import JobSpec
+from suanli.store.paths import home
 from suanli.store.records import NodeRecord
+
+_ADDRESS = re.compile(r"(ray://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+CONNECT_CHECK_S = 3.0
+
+
+class PoolConfig(BaseModel):
+    """Where jobs run: `ray` None is this machine alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ray: str | None = None
+    accelerators: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("ray")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or value == "auto" or _ADDRESS.fullmatch(value):
+            return value
+        raise ValueError("must be HOST:PORT, ray://HOST:PORT or auto")
+
+    @field_validator("accelerators")
+    @classmethod
+    def _types(cls, value: dict[str, str]) -> dict[str, str]:
+        return {n: canonical_accelerator(kind, f"pool.accelerators.{n}") for n, kind in value.items()}
+
+
+class _PoolFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+
+
+def load_pool_config(ray_address: str | None = None) -> PoolConfig:
+    """The pool: `ray_address` (--ray-address) over RAY_ADDRESS over SUANLI_HOME/pool.yaml."""
+    path = home() / "pool.yaml"
+    config = PoolConfig()
+    if path.exists():
+        data, text = read_yaml(path, "pool config")
+        try:
+            config = _PoolFile.model_validate(data or {}).pool
+        except ValidationError as e:
+            raise with_line(bad_input_from(e, _PoolFile, root="pool.yaml"), str(path), text) from None
+    address = ray_address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        field = "--ray-address" if ray_address else "RAY_ADDRESS"
+        try:
+            config = PoolConfig(ray=address, accelerators=config.accelerators)
+        except ValidationError:
+            raise BadInput(field, address, "must be HOST:PORT, ray://HOST:PORT or auto") from None
+    return config
+
+
+def check_reachable(address: str, field: str = "pool.ray") -> None:
+    """BadInput in one line when nothing answers at a Ray address (rather than Ray's own minute of
+    retries and a page of log). `auto` finds a cluster started on this machine; Ray checks that."""
+    match = _ADDRESS.fullmatch(address)
+    if match is None:
+        return
+    host, port = match.group(2).strip("[]"), int(match.group(3))
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_CHECK_S):
+            return
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise BadInput(field, address, f"no Ray cluster answers there ({why})") from None
 
 
 @dataclass(frozen=True)
@@ -63,7 +140,8 @@ def node_resources(node: NodeRecord) -> Resources:
 
 
 def check_fits_pool(spec: JobSpec, nodes: Sequence[NodeRecord]) -> None:
-    """BadInput, naming what the pool has, when no set of nodes could ever hold the job."""
+    """BadInput, naming what the pool has, when no set of its nodes (those UP) could ever hold the job."""
+    nodes = [n for n in nodes if n.up]
     want: Resources = spec.resources.to_resources()
     most_cpus = max((n.cpus for n in nodes), default=0)
     if spec.num_workers > most_cpus:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from suanli.core.files import write_private
 from suanli.run import procs
+from suanli.run.worker_env import describe_exit, rank_environment
 
 GRACE_SECONDS = 10.0
 RESULT_UNWRITTEN_OK = 10
@@ -34,19 +35,6 @@ def _say(message: str) -> None:
     """A line to the attempt's log, unbuffered; on a full disk it is lost, and nothing else fails."""
     with contextlib.suppress(OSError):
         os.write(2, message.encode() + b"\n")
-
-
-def _describe(rc: int) -> tuple[int | None, str | None, str]:
-    """(exit_code, signal name, words) for a subprocess return code."""
-    if rc < 0:
-        name = signal.Signals(-rc).name
-        why = f"killed by {name}"
-        if -rc == signal.SIGKILL:
-            why += " (out of memory, or killed by a user or the system)"
-        return None, name, why
-    if rc > 128 and rc - 128 in signal.valid_signals():
-        return rc, None, f"exited with code {rc} (128+{signal.Signals(rc - 128).name})"
-    return rc, None, f"exited with code {rc}"
 
 
 class Supervisor:
@@ -89,10 +77,7 @@ class Supervisor:
         for rank in range(n):
             worker_env = dict(self.env)
             if n > 1:
-                worker_env.update(
-                    RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(n), LOCAL_WORLD_SIZE=str(n),
-                    NODE_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(launch["master_port"]),
-                )  # fmt: skip
+                worker_env.update(rank_environment(rank, n, n, "127.0.0.1", launch["master_port"]))
             try:
                 self.start(launch["run"], worker_env)
             except OSError as e:
@@ -133,11 +118,10 @@ class Supervisor:
         return self.result(0, "run", None)
 
     def result(self, rc: int, phase: str, rank: int | None) -> dict:
-        exit_code, sig, why = _describe(rc)
-        if phase == "setup":
-            why = f"setup {why}"
-        elif rank is not None and self.launch["num_workers"] > 1:
-            why = f"worker {rank} {why}"
+        who = "setup" if phase == "setup" else ""
+        if phase != "setup" and rank is not None and self.launch["num_workers"] > 1:
+            who = f"worker {rank}"
+        exit_code, sig, why = describe_exit(rc, who)
         if self.stopping:
             why = f"stopped by {self.stopping}; {why}"
         return {"exit_code": exit_code, "signal": sig, "phase": phase, "rank": rank, "reason": why}

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict, deque
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from suanli.core.errors import SuanliError
 
 if TYPE_CHECKING:
+    from suanli.core.workload import WorkloadSpec
     from suanli.estimate.train import TrainEstimate
 
 
@@ -41,19 +42,19 @@ class HistoryEstimator:
 
 
 def workload_estimate(
-    workload: dict[str, Any] | None, accelerators: dict[str, int], num_nodes: int
+    workload: WorkloadSpec | None, accelerators: dict[str, int], num_nodes: int
 ) -> TrainEstimate | None:
     """The estimator's answer for a training workload on the job's own accelerators (one type, a
     count per node), or None: no workload, a serving workload or no accelerator. Repeated questions
     (every scheduling pass asks again for each waiting job) are answered from a cache."""
-    if not workload or len(accelerators) != 1 or str(workload.get("kind", "train")).lower() != "train":
+    if workload is None or len(accelerators) != 1 or workload.kind != "train":
         return None
     ((accelerator, per_node),) = accelerators.items()
-    return _train(json.dumps(workload, sort_keys=True), accelerator, per_node * num_nodes)
+    return _train(json.dumps(workload.args, sort_keys=True), accelerator, per_node * num_nodes)
 
 
 def workload_seconds(
-    workload: dict[str, Any] | None, accelerators: dict[str, int], num_nodes: int
+    workload: WorkloadSpec | None, accelerators: dict[str, int], num_nodes: int
 ) -> float | None:
     """The estimated wall time, or None also when the estimator cannot time it (the spec was checked
     at submit; a workload that no longer fits is not the scheduler's error to report)."""

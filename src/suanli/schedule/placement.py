@@ -49,6 +49,7 @@ class FreeSpace:
                 names.sort()
         self._version = 0
         self._block_cache: dict[tuple, tuple[int, str | None]] = {}
+        self._fit_cache: dict[tuple, int] = {}
 
     # ---- queries -------------------------------------------------------------------------------
     def _types_for(self, job: JobRequest, types: Sequence[GpuType] | None = None) -> list[GpuType]:
@@ -202,6 +203,22 @@ class FreeSpace:
             self._block_cache = {key: (top, best)}
         return self._block_cache[key]
 
+    def _count_fitting(self, job: JobRequest, eligible: list[GpuType]) -> int:
+        """Nodes that could take one slice of `job` now (cached per shape while nothing changes)."""
+        key = (self._version, tuple(eligible), job.gpus, job.cpus, job.memory_bytes)
+        if key not in self._fit_cache:
+            self._fit_cache = {
+                key: sum(
+                    1
+                    for t in eligible
+                    for level, names in self._buckets[t].items()
+                    if level >= job.gpus
+                    for n in names
+                    if self.cpus[n] >= job.cpus - 1e-9 and self.memory[n] >= job.memory_bytes
+                )
+            }
+        return self._fit_cache[key]
+
     def largest_block(self, job: JobRequest) -> str:
         """Why `job` does not fit, in words (for `suanli queue`)."""
         eligible = self._types_for(job)
@@ -220,7 +237,17 @@ class FreeSpace:
         want.append(f"{job.cpus:g} CPUs")
         if job.memory_bytes:
             want.append(f"{job.memory_bytes / 1024**3:.1f} GiB")
-        where = "one node" if job.num_nodes == 1 else f"each of {job.num_nodes} nodes"
+        if job.num_nodes > 1:  # a gang: how many nodes could take one slice each
+            kind = f" {job.gpu_type}" if job.gpu_type else ""
+            extra = [f"{job.cpus:g} CPUs"] + (
+                [f"{job.memory_bytes / 1024**3:.1f} GiB"] if job.memory_bytes else []
+            )
+            shape = f"{job.gpus} free{kind} GPUs" if job.gpus else ", ".join(extra)
+            return (
+                f"needs {job.num_nodes} nodes with {shape} each; "
+                f"{self._count_fitting(job, eligible)} such node(s) free"
+            )
+        where = "one node"
         if best is None:
             return f"needs {', '.join(want)} on {where}; no node is free"
         return (

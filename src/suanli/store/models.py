@@ -21,6 +21,9 @@ class Node(Base):
     status: Mapped[str] = mapped_column(String(16), default="UP")
     registered_at: Mapped[float] = mapped_column(Float)
     heartbeat_at: Mapped[float] = mapped_column(Float)
+    # Added after the first release: the pool the node belongs to ("local": an agent's own machine;
+    # "ray ADDRESS": a Ray cluster's node).
+    pool: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class Job(Base):
@@ -69,6 +72,10 @@ class Attempt(Base):
     signal: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_tail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Added after the first release: where the attempt runs, one slice per node
+    # ([{"node", "gpus", "cpus", "memory_bytes"}]); older rows have none and use `node` and the job's
+    # resources.
+    placement: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
 
 class Metric(Base):

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
+
+from suanli.jobs.spec import JobSpec, stored_spec
 
 
 def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class NodeSlice:
+    """The part of one node an attempt holds."""
+
+    node: str
+    gpus: int
+    cpus: float
+    memory_bytes: int
 
 
 @dataclass(frozen=True)
@@ -24,16 +37,22 @@ class AttemptRecord:
     signal: str | None
     reason: str | None
     log_tail: str | None
+    placement: list[NodeSlice] = field(default_factory=list)
 
     @property
     def log_path(self) -> str:
         return f"{self.run_dir}/output.log"
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(dict.fromkeys(s.node for s in self.placement)) or [self.node]
 
     def to_json(self) -> dict:
         return {
             "number": self.number,
             "node": self.node,
             "pid": self.pid,
+            "nodes": self.nodes,
             "gpu_indices": self.gpu_indices,
             "start": iso(self.started_at),
             "end": iso(self.ended_at),
@@ -52,7 +71,7 @@ class JobRecord:
     user: str
     state: str
     priority: int
-    spec: dict
+    spec_data: dict  # the spec as stored (JSON); `spec` is it as a JobSpec
     cpus: float
     memory_bytes: int
     accelerator: str | None
@@ -68,6 +87,11 @@ class JobRecord:
     attempts: list[AttemptRecord] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
 
+    @cached_property
+    def spec(self) -> JobSpec:
+        """The job's spec, typed; built on first use (a queue of 10,000 jobs is read without it)."""
+        return stored_spec(self.spec_data)
+
     @property
     def is_terminal(self) -> bool:
         return self.state in ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -81,6 +105,20 @@ class JobRecord:
     @property
     def last_attempt(self) -> AttemptRecord | None:
         return self.attempts[-1] if self.attempts else None
+
+    def preemption_cost(self) -> dict:
+        """What preemptions cost this job: how many, the GPU-seconds its preempted attempts held (work
+        that is lost unless it checkpointed) and the time it then waited to run again."""
+        count, held, waited = 0, 0.0, 0.0
+        for i, a in enumerate(self.attempts):
+            after = self.attempts[i + 1] if i + 1 < len(self.attempts) else None
+            if a.ended_at is None or not (a.reason or "").startswith("preempted"):
+                continue
+            count += 1
+            held += (a.ended_at - a.started_at) * max(self.gpus * self.num_nodes, 1)
+            waited += (after.started_at if after else datetime.now(UTC).timestamp()) - a.ended_at
+        return {"preemptions": count, "preempted_gpu_seconds": round(held, 3),
+                "requeued_seconds": round(waited, 3)}  # fmt: skip
 
     def to_json(self) -> dict:
         wall = self.wall_seconds
@@ -104,6 +142,7 @@ class JobRecord:
             "ended_at": iso(self.ended_at),
             "wall_seconds": None if wall is None else round(wall, 3),
             "reason": self.reason,
+            **self.preemption_cost(),
             "attempts": [a.to_json() for a in self.attempts],
             "metrics": self.metrics,
             "log_path": last.log_path if last else None,
@@ -123,10 +162,17 @@ class NodeRecord:
     used_memory_bytes: int = 0
     used_gpus: int = 0
     running_jobs: int = 0
+    pool: str = "local"
+    jobs: list[tuple[int, NodeSlice]] = field(default_factory=list)  # (job id, what it holds here)
+
+    @property
+    def up(self) -> bool:
+        return self.status == "UP"
 
     def to_json(self) -> dict:
         return {
             "name": self.name,
+            "pool": self.pool,
             "status": self.status,
             "cpus": self.cpus,
             "memory_bytes": self.memory_bytes,
@@ -135,6 +181,10 @@ class NodeRecord:
             "used_memory_bytes": self.used_memory_bytes,
             "used_gpus": self.used_gpus,
             "running_jobs": self.running_jobs,
+            "jobs": [
+                {"job_id": job_id, "gpus": sl.gpus, "cpus": sl.cpus, "memory_bytes": sl.memory_bytes}
+                for job_id, sl in self.jobs
+            ],
             "heartbeat_at": iso(self.heartbeat_at),
         }
 
@@ -155,3 +205,11 @@ class EventRecord:
             "to": self.to_state,
             "reason": self.reason,
         }
+
+
+def attempt_slices(job: JobRecord, attempt: AttemptRecord) -> list[NodeSlice]:
+    """What the attempt holds on each node: its stored placement, or (attempts stored before
+    placements were) the job's whole request on the attempt's one node."""
+    if attempt.placement:
+        return list(attempt.placement)
+    return [NodeSlice(attempt.node, job.gpus, job.cpus, job.memory_bytes)]

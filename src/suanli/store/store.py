@@ -8,9 +8,9 @@ on the lock instead of failing; PostgreSQL rows are locked with SELECT ... FOR U
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
@@ -22,7 +22,7 @@ from suanli.jobs.states import JobState, check_transition
 from suanli.store import models as m
 from suanli.store import secrets as sealed
 from suanli.store.paths import default_db_url, normalize_db_url, prepare_sqlite, sqlite_path
-from suanli.store.records import AttemptRecord, EventRecord, JobRecord, NodeRecord
+from suanli.store.records import AttemptRecord, EventRecord, JobRecord, NodeRecord, NodeSlice, attempt_slices
 
 
 @dataclass(frozen=True)
@@ -122,16 +122,18 @@ class Store:
 
     def _migrate(self) -> None:
         """Add the columns newer versions added to a database an older version created."""
-        have = {c["name"] for c in inspect(self._write_engine).get_columns("jobs")}
-        missing = [c for c in m.Job.__table__.columns if c.name not in have]
-        if not missing:
-            return
-        with self._write_engine.begin() as conn:
-            for col in missing:
-                kind = col.type.compile(dialect=self._write_engine.dialect)
-                conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {col.name} {kind}"))
-        for index in m.Job.__table__.indexes:
-            index.create(self._write_engine, checkfirst=True)
+        inspector = inspect(self._write_engine)
+        for table in (m.Job.__table__, m.Attempt.__table__, m.Node.__table__):
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            missing = [c for c in table.columns if c.name not in have]
+            if not missing:
+                continue
+            with self._write_engine.begin() as conn:
+                for col in missing:
+                    kind = col.type.compile(dialect=self._write_engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {col.name} {kind}"))
+            for index in table.indexes:
+                index.create(self._write_engine, checkfirst=True)
 
     def file_identity(self) -> tuple[int, int] | None:
         """(device, inode) of the SQLite database file; None if it is gone (or not SQLite). The agent
@@ -272,9 +274,12 @@ class Store:
         user: str | None = None,
         limit: int | None = None,
         with_attempts: bool = False,
+        ids: Collection[int] | None = None,
     ) -> list[JobRecord]:
-        """Jobs, newest first."""
+        """Jobs, newest first (only those with `ids` when given)."""
         q = select(m.Job).order_by(m.Job.id.desc())
+        if ids is not None:
+            q = q.where(m.Job.id.in_(list(ids)))
         if states is not None:
             q = q.where(m.Job.state.in_([str(x) for x in states]))
         if user is not None:
@@ -311,15 +316,22 @@ class Store:
             return [(self._record(j), self._attempt(a)) for j, a in s.execute(q)]
 
     def start_attempt(
-        self, job_id: int, node: str, gpu_indices: list[int], run_dir_for: callable
+        self,
+        job_id: int,
+        node: str,
+        gpu_indices: list[int],
+        run_dir_for: callable,
+        placement: Sequence[NodeSlice] = (),
     ) -> AttemptRecord:
         """PENDING -> RUNNING and a new attempt row, before any process exists, so a crash between
-        here and the process start is seen by reconciliation rather than lost."""
+        here and the process start is seen by reconciliation rather than lost. `placement` is the
+        slice of each node the scheduler gave it (`node` is the first)."""
         now = time.time()
         with self._tx() as s:
             job = self._lock_job(s, job_id)
             number = s.execute(select(func.count()).where(m.Attempt.job_id == job_id)).scalar_one() + 1
-            self._transition(s, job, JobState.RUNNING, f"attempt {number} started on {node}", now)
+            where = ", ".join(dict.fromkeys(sl.node for sl in placement)) or node
+            self._transition(s, job, JobState.RUNNING, f"attempt {number} started on {where}", now)
             row = m.Attempt(
                 job_id=job_id,
                 number=number,
@@ -327,6 +339,7 @@ class Store:
                 gpu_indices=gpu_indices,
                 run_dir=str(run_dir_for(job_id, number)),
                 started_at=now,
+                placement=[asdict(sl) for sl in placement] or None,
             )
             s.add(row)
             s.flush()
@@ -393,6 +406,17 @@ class Store:
                 job.cancel_requested = True
             return state
 
+    def changed_since(self, event_id: int) -> tuple[set[int], int]:
+        """Ids of the jobs whose state changed after event `event_id`, and the newest event's id: how
+        a reader keeps a view of the queue current without reading every job again."""
+        with self._read() as s:
+            rows = s.execute(select(m.Event.id, m.Event.job_id).where(m.Event.id > event_id)).all()
+        return {job_id for _, job_id in rows}, max((i for i, _ in rows), default=event_id)
+
+    def last_event_id(self) -> int:
+        with self._read() as s:
+            return s.execute(select(func.max(m.Event.id))).scalar_one() or 0
+
     def events(self, job_id: int | None = None) -> list[EventRecord]:
         q = select(m.Event).order_by(m.Event.id)
         if job_id is not None:
@@ -448,26 +472,28 @@ class Store:
     def register_node(
         self, name: str, cpus: float, memory_bytes: int, accelerator: str | None, gpus: int
     ) -> None:
+        self.register_nodes([(name, cpus, memory_bytes, accelerator, gpus)])
+
+    def register_nodes(
+        self,
+        nodes: Sequence[tuple[str, float, int, str | None, int]],
+        lost: Sequence[str] = (),
+        pool: str = "local",
+    ) -> None:
+        """Record nodes (name, CPUs, memory, accelerator, GPUs) of `pool` as UP with that capacity,
+        and `lost` ones as LOST, in one transaction (a pool of hundreds of nodes is one write)."""
         now = time.time()
         with self._tx() as s:
-            node = s.get(m.Node, name, with_for_update=True)
-            if node is None:
-                s.add(
-                    m.Node(
-                        name=name,
-                        cpus=cpus,
-                        memory_bytes=memory_bytes,
-                        accelerator=accelerator,
-                        gpus=gpus,
-                        status="UP",
-                        registered_at=now,
-                        heartbeat_at=now,
-                    )
-                )
-            else:
+            for name, cpus, memory_bytes, accelerator, gpus in nodes:
+                node = s.get(m.Node, name, with_for_update=True)
+                if node is None:
+                    node = m.Node(name=name, registered_at=now)
+                    s.add(node)
                 node.cpus, node.memory_bytes = cpus, memory_bytes
                 node.accelerator, node.gpus = accelerator, gpus
-                node.status, node.heartbeat_at = "UP", now
+                node.status, node.heartbeat_at, node.pool = "UP", now, pool
+            if lost:
+                s.execute(update(m.Node).where(m.Node.name.in_(list(lost))).values(status="LOST"))
 
     def heartbeat(self, name: str, status: str = "UP") -> None:
         with self._tx() as s:
@@ -475,29 +501,30 @@ class Store:
                 update(m.Node).where(m.Node.name == name).values(heartbeat_at=time.time(), status=status)
             )
 
-    def nodes(self) -> list[NodeRecord]:
-        """Nodes with what their running jobs use."""
+    def nodes(self, *, usage: bool = True) -> list[NodeRecord]:
+        """Nodes with what their running jobs use (without `usage`: capacity and status only)."""
         with self._read() as s:
-            used: dict[str, list[float]] = {}
+            held: dict[str, list[tuple[int, NodeSlice]]] = {}
             q = (
-                select(m.Attempt.node, m.Job.cpus, m.Job.memory_bytes, m.Job.gpus)
+                select(m.Job, m.Attempt)
                 .join(m.Job, m.Job.id == m.Attempt.job_id)
                 .where(m.Job.state == JobState.RUNNING, m.Attempt.ended_at.is_(None))
             )
-            for node, cpus, mem, gpus in s.execute(q):
-                u = used.setdefault(node, [0.0, 0, 0, 0])
-                u[0] += cpus
-                u[1] += mem
-                u[2] += gpus
-                u[3] += 1
+            for job, attempt in s.execute(q) if usage else ():
+                for sl in attempt_slices(self._record(job), self._attempt(attempt)):
+                    held.setdefault(sl.node, []).append((job.id, sl))
             out = []
             for n in s.execute(select(m.Node).order_by(m.Node.name)).scalars():
-                u = used.get(n.name, [0.0, 0, 0, 0])
+                jobs = held.get(n.name, [])
                 out.append(
                     NodeRecord(
                         n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus, n.status, n.heartbeat_at,
-                        used_cpus=u[0], used_memory_bytes=int(u[1]), used_gpus=int(u[2]),
-                        running_jobs=int(u[3]),
+                        pool=n.pool or "local",
+                        used_cpus=sum(sl.cpus for _, sl in jobs),
+                        used_memory_bytes=sum(sl.memory_bytes for _, sl in jobs),
+                        used_gpus=sum(sl.gpus for _, sl in jobs),
+                        running_jobs=len(jobs),
+                        jobs=jobs,
                     )
                 )  # fmt: skip
             return out
@@ -519,6 +546,7 @@ class Store:
             signal=a.signal,
             reason=a.reason,
             log_tail=a.log_tail,
+            placement=[NodeSlice(**sl) for sl in a.placement or ()],
         )
 
     @staticmethod
@@ -531,7 +559,7 @@ class Store:
             user=j.user,
             state=j.state,
             priority=j.priority,
-            spec=j.spec,
+            spec_data=j.spec,
             cpus=j.cpus,
             memory_bytes=j.memory_bytes,
             accelerator=j.accelerator,

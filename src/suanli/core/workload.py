@@ -1,6 +1,7 @@
 """The `workload:` block of a job spec (and `suanli estimate`/`suanli plan` flags): what has to get
-done, checked once with near names for typos. The planner plans it; the scheduler asks the estimator
-how long it takes on a job's own accelerators."""
+done, checked once with near names for typos. A job spec holds it as a WorkloadSpec; the planner plans
+it; the scheduler asks the estimator how long it takes on a job's own accelerators. It lives in core
+because the job spec (jobs/) and the estimator and planner (estimate/, plan/) all read it."""
 
 from __future__ import annotations
 
@@ -77,29 +78,47 @@ class WorkloadSpec:
         work = f"{a['tokens']} tokens" if a.get("tokens") is not None else f"{a.get('steps')} steps"
         return f"train {what} on {work}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The block as a job file writes it (what is stored with the job, and read back)."""
+        if self.kind == "train":
+            return dict(self.args)
+        out: dict[str, Any] = {"kind": "infer", **self.args}
+        if self.tokens_per_second is not None:
+            out["tokens_per_second"] = self.tokens_per_second
+        if self.duration_hours is not None:
+            out["duration"] = self.duration_hours * 3600.0  # seconds
+        return out
 
-def workload_from_dict(d: dict[str, Any], source: str = "workload") -> WorkloadSpec:
-    """A WorkloadSpec from job.yaml's `workload:` block or the CLI's flags; unknown keys get near names."""
+
+def workload_from_dict(d: dict[str, Any], source: str = "workload", *, complete: bool = True) -> WorkloadSpec:
+    """A WorkloadSpec from job.yaml's `workload:` block or the CLI's flags; unknown keys get near names.
+    `complete=False` checks the names and values given but not that the block is whole (a job file's
+    block that `suanli plan --tokens ...` completes)."""
+    if not isinstance(d, dict):
+        raise BadInput(source, repr(d)[:80], "must be a mapping of workload fields")
     d = {k: v for k, v in d.items() if v is not None}
     kind = str(d.pop("kind", "train")).lower()
     if kind not in ("train", "infer"):
         raise BadInput(f"{source}.kind", kind, "must be train or infer")
     keys = TRAIN_KEYS if kind == "train" else INFER_KEYS
     for k in d:
+        if not isinstance(k, str):
+            raise BadInput(f"{source}", repr(k)[:40], "field names must be text")
         if k not in keys:
             raise BadInput(
                 f"{source}.{k}", d[k], f"is not a {kind} workload field", hint=did_you_mean(k, keys)
             )
     if kind == "train":
-        if not any(k in d for k in ("tokens", "steps")):
+        if complete and not any(k in d for k in ("tokens", "steps")):
             raise BadInput(
                 f"{source}.tokens", None, "give tokens (or steps with batch) for a training workload"
             )
         return WorkloadSpec("train", d)
     tps = d.pop("tokens_per_second", None)
     dur = d.pop("duration", None)
-    if tps is None or float(tps) <= 0:
+    if (tps is not None or complete) and (tps is None or float(tps) <= 0):
         raise BadInput(f"{source}.tokens_per_second", tps, "must be > 0 for a serving workload")
-    if dur is None:
+    if dur is None and complete:
         raise BadInput(f"{source}.duration", None, 'is needed for a serving workload, e.g. "30d"')
-    return WorkloadSpec("infer", d, float(tps), parse_duration(dur, f"{source}.duration") / 3600)
+    hours = None if dur is None else parse_duration(dur, f"{source}.duration") / 3600
+    return WorkloadSpec("infer", d, None if tps is None else float(tps), hours)
