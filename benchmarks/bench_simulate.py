@@ -1,7 +1,8 @@
 """Scheduling benchmarks: policy quality on the Philly traces and simulator/decision speed.
 
     python benchmarks/bench_simulate.py                 # everything
-    python benchmarks/bench_simulate.py --only quality  # or: hetero, speed, bound, estimates
+    python benchmarks/bench_simulate.py --only quality  # or fidelity, hetero, speed, bound,
+                                                        # estimates, alibaba, versus
     SUANLI_SHARED_DATA=/path/to/shared/data python benchmarks/bench_simulate.py
 
 Quality: every Philly virtual cluster (VC) in Pollux's philly.csv that Helios's philly_vc.csv sizes,
@@ -20,6 +21,17 @@ Gittins policy told in advance the true lengths of each job's siblings (same siz
 Estimates: every VC again, with stated runtime estimates (like Slurm's --time) on all or half of the
 jobs, off by a lognormal factor: how close the default comes to the oracle when users say how long
 their jobs run, against Tiresias (which ignores estimates) and plain SRTF on the same estimates.
+
+Fidelity: Philly VC 6c71a0 (9,953 jobs) on 16x4 GPUs with `count` placement, against the average
+JCTs the published Tiresias simulator gives on the same input (SymbioticLab/Tiresias,
+simulator/run_sim.py, Python 2.7, `--scheme=count`: fifo, dlas-gpu, shortest-gpu).
+
+Versus: the default against the faithful Tiresias on every VC, with `count` (GPUs counted, as the
+published simulators place jobs) and `consolidated` placement.
+
+Alibaba: the 6,203 scheduled GPU pods of Alibaba's GPU cluster trace 2023 (openb_pod_list_default.csv;
+QoS class as the user) on 2 nodes x 8 GPUs: average JCT and Jain's index over users' mean slowdowns,
+where, unlike on Philly, there are several users to be fair to.
 
 Speed: replay of a 100,000-job synthetic trace (seeded, Philly-like sizes, 90% load on 64x8 GPUs)
 per event-driven policy, and one live decision with 10,000 pending jobs on 1,000 nodes; medians.
@@ -43,6 +55,7 @@ from pathlib import Path
 from suanli.schedule import POLICIES, ClusterState, get_policy
 from suanli.schedule.policies._common import preemptive_pass
 from suanli.schedule.simulate import busy_moment, load_trace, parse_cluster, simulate, summarize, synthetic
+from suanli.schedule.simulate.metrics import user_slowdowns
 
 QUALITY_POLICIES = [
     "fifo",
@@ -132,6 +145,38 @@ def quality(preemption_cost: float, vcs: list[str] | None) -> None:
         f"\nworst suanli/tiresias {worst_t:.3f}; worst suanli/srtf-oracle {worst_o:.3f}; "
         f"Jain >= FIFO on all: {fair}\n"
     )
+
+
+# SymbioticLab/Tiresias simulator/run_sim.py on Philly VC 6c71a0 (Pollux's philly.csv, submit times
+# from the VC's first job, durations as given), 16 nodes x 4 GPUs, --scheme=count; average of job.csv JCT.
+PUBLISHED_6C71A0 = {"fifo": 162_324.4, "dlas-gpu": 22_648.1, "shortest-gpu": 19_613.8}
+FIDELITY_POLICIES = [
+    ("fifo", "fifo"),
+    ("tiresias", "dlas-gpu"),
+    ("srtf-oracle", "shortest-gpu"),
+    ("suanli", None),
+]
+
+
+def fidelity() -> None:
+    traces = shared_data() / "traces"
+    trace = load_trace(str(traces / "pollux" / "philly.csv"), vc="6c71a0")
+    nodes = parse_cluster("16x4")
+    print("## Fidelity: Philly VC 6c71a0, 16x4 GPUs, count placement, against the published simulator\n")
+    print(
+        "| suanli policy | average JCT (s) | published policy | published avg JCT (s) | ratio | preemptions |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, theirs in FIDELITY_POLICIES:
+        result = simulate(trace.jobs, nodes, get_policy(name, consolidate=False), placement="count")
+        avg = summarize(result).avg_jct_s
+        ref = PUBLISHED_6C71A0.get(theirs or "dlas-gpu")
+        label = theirs or "dlas-gpu (as the baseline)"
+        print(
+            f"| {name} | {avg:,.0f} | {label} | {ref:,.0f} | {avg / ref:.4f} | {result.preemptions} |",
+            flush=True,
+        )
+    print()
 
 
 HETERO_CLUSTER = "9x4xV100,9x4xP100,9x4xK80"  # Gavel's simulated cluster: 36 + 36 + 36 GPUs
@@ -386,14 +431,77 @@ def estimates(vcs: list[str] | None) -> None:
     print("\n")
 
 
+def versus(vcs: list[str] | None) -> None:
+    """suanli's default against the faithful tiresias on every VC, with both placements."""
+    traces = shared_data() / "traces"
+    sizes = vc_sizes(traces)
+    philly = str(traces / "pollux" / "philly.csv")
+    print("## Default against Tiresias: Philly VCs, preemption cost 0, count and consolidated placement\n")
+    print("| VC | cluster | tiresias, count (s) | suanli / tiresias, count | tiresias, consolidated (s) "
+          "| suanli / tiresias, consolidated |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    worst = 0.0
+    for vc in vcs or sorted(sizes):
+        trace = load_trace(philly, vc=vc)
+        nodes = parse_cluster(f"{sizes[vc]}x4")
+        cells = []
+        for placement in ("count", "consolidated"):
+            jct = {
+                name: summarize(
+                    simulate(
+                        trace.jobs,
+                        nodes,
+                        get_policy(name, consolidate=placement != "count"),
+                        placement=placement,
+                        skip_invalid=True,
+                    )
+                ).avg_jct_s
+                for name in ("tiresias", "suanli")
+            }
+            worst = max(worst, jct["suanli"] / jct["tiresias"])
+            cells += [f"{jct['tiresias']:,.0f}", f"{jct['suanli'] / jct['tiresias']:.4f}"]
+        print(f"| {vc} | {sizes[vc]}x4 | " + " | ".join(cells) + " |", flush=True)
+    print(f"\nworst suanli/tiresias {worst:.4f}\n")
+
+
+ALIBABA_POLICIES = ["fifo", "tiresias", "suanli", "srtf-oracle"]
+ALIBABA_TRACE = "alibaba/gpu-v2023/openb_pod_list_default.csv"
+
+
+def alibaba(cluster: str = "2x8") -> None:
+    traces = shared_data() / "traces"
+    trace = load_trace(str(traces / ALIBABA_TRACE))
+    nodes = parse_cluster(cluster)
+    print(
+        f"## Alibaba GPU trace 2023: {len(trace.jobs):,} scheduled GPU pods on {cluster}, QoS class as user\n"
+    )
+    print("| policy | avg JCT (h) | Jain over users | avg JCT / suanli's | mean slowdown per user |")
+    print("|---|---|---|---|---|")
+    rows = []
+    for name in ALIBABA_POLICIES:
+        result = simulate(trace.jobs, nodes, get_policy(name), skip_invalid=True)
+        rows.append((name, summarize(result), user_slowdowns(result)))
+    ours = next(s for n, s, _ in rows if n == "suanli").avg_jct_s
+    for name, s, slow in rows:
+        per_user = ", ".join(f"{u} {v:,.1f}" for u, v in sorted(slow.items()))
+        jct = s.avg_jct_s
+        print(f"| {name} | {jct / 3600:,.1f} | {s.jain_fairness:.3f} | {jct / ours:.3f} | {per_user} |")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["quality", "hetero", "speed", "bound", "estimates"])
+    ap.add_argument(
+        "--only",
+        choices=["fidelity", "quality", "hetero", "speed", "bound", "estimates", "alibaba", "versus"],
+    )
     ap.add_argument("--preemption-cost", type=float, default=0.0)
     ap.add_argument("--vc", action="append", help="only these VCs (repeatable)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=100_000)
     args = ap.parse_args()
+    if args.only in (None, "fidelity"):
+        fidelity()
     if args.only in (None, "quality"):
         quality(args.preemption_cost, args.vc)
     if args.only in (None, "hetero"):
@@ -404,6 +512,10 @@ def main() -> None:
         bound(args.vc)
     if args.only in (None, "estimates"):
         estimates(args.vc)
+    if args.only in (None, "versus"):
+        versus(args.vc)
+    if args.only in (None, "alibaba"):
+        alibaba()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def test_preemption_cost_delays_the_resumed_job(run):
 
 
 def test_tiresias_demotes_long_jobs_and_serves_new_ones_first(run):
-    # Queue limit 3600 GPU-s: A crosses it at 3600 s; B arrives at 4000 in the top queue and preempts A.
+    # Queue limit 3,250 GPU-s: A crosses it at 3,250 s; B arrives at 4000 in the top queue and preempts A.
     jobs = [job("A", 0, 1, 5000), job("B", 4000, 1, 100)]
     times, result = run("tiresias", jobs, cluster="1x1")
     assert times == {"A": (0, 5100), "B": (4000, 4100)}
@@ -45,20 +45,20 @@ def test_tiresias_demotes_long_jobs_and_serves_new_ones_first(run):
 
 
 def test_tiresias_attained_service_is_gpus_times_time(run):
-    # A uses 4 GPUs: it crosses 3600 GPU-s after 900 s, so a 1-GPU job arriving at 1000 preempts it.
+    # A uses 4 GPUs: it crosses 3,250 GPU-s after 812.5 s, so a 1-GPU job arriving at 1000 preempts it.
     jobs = [job("A", 0, 4, 2000), job("B", 1000, 1, 100)]
     times, _ = run("tiresias", jobs, cluster="1x4")
     assert times == {"A": (0, 2100), "B": (1000, 1100)}
 
 
 def test_tiresias_promotes_a_starving_job(run):
-    # Limit 10 GPU-s, knob 1. A is preempted at 20 (executed 20 s); after waiting 20 s it is promoted
-    # back to the top queue at 40, preempts B, and finishes its last 5 s at 45. B resumes and ends at 125.
-    policy = Tiresias(queue_limits_gpu_s=(10,), promote_knob=1)
-    jobs = [job("A", 0, 1, 25), job("B", 20, 1, 100)]
-    times, result = run(policy, jobs, cluster="1x1")
-    assert times == {"A": (0, 45), "B": (20, 125)}
-    assert result.preemptions == 2
+    # Limit 100 GPU-s, knob 0.5 (the published simulator's dlas-gpu-05 rule). B preempts A at 120
+    # (A executed 120 s); A has waited 0.5 x 120 s at 180 and goes back to the top queue, ahead of C
+    # (arrives at 200): when B is demoted at 220, A runs first and ends at 250.
+    policy = Tiresias(queue_limits_gpu_s=(100,), promote_knob=0.5)
+    jobs = [job("A", 0, 1, 150), job("B", 120, 1, 500), job("C", 200, 1, 300)]
+    times, _ = run(policy, jobs, cluster="1x1")
+    assert {k: f for k, (_, f) in times.items()} == {"A": 250, "C": 750, "B": 950}
 
 
 def test_suanli_orders_a_queue_by_estimated_remaining_time(run):
@@ -192,3 +192,69 @@ def test_suanli_prefers_the_fastest_gpu_type(run):
     jobs = [job("J1", 0, 1, 100, throughput=speed), job("J2", 1, 1, 100, throughput=speed)]
     times, _ = run("suanli", jobs, cluster="1x1xV100,1x1xK80")
     assert times == {"J1": (0, 100), "J2": (100, 200)}
+
+
+def test_suanli_shares_a_queue_between_users(run):
+    # Two GPUs. User a's two jobs hold both when b's job arrives: all three are in the top queue, and
+    # the default ranks b's first job ahead of a's second (each user's first GPU before anyone's
+    # second), so b1 preempts a2. Tiresias (and the default with one user) serve the queue in order.
+    from suanli.schedule.policies.suanli import Suanli
+
+    jobs = [job("a1", 0, 1, 1000, user="a"), job("a2", 0, 1, 1000, user="a"), job("b1", 10, 1, 100, user="b")]
+    times, result = run("suanli", jobs, cluster="1x2")
+    assert times == {"a1": (0, 1000), "a2": (0, 1100), "b1": (10, 110)}
+    assert result.preemptions == 1
+    expected = {"a1": (0, 1000), "a2": (0, 1000), "b1": (1000, 1100)}
+    assert run("tiresias", jobs, cluster="1x2")[0] == expected
+    assert run(Suanli(fair_groups=False), jobs, cluster="1x2")[0] == expected
+    one_user = [job(j.id, j.submit_s, 1, j.duration_s) for j in jobs]
+    assert run("suanli", one_user, cluster="1x2")[0] == expected
+
+
+def test_suanli_promotes_starving_jobs_only_when_several_users_share_the_cluster(run):
+    # The published dlas-gpu-K rule (here K = 0.5, one queue limit at 100 GPU-s, as in the Tiresias
+    # starvation test above) is in force only while jobs of more than one user are present: with
+    # users a, b, a, A goes back to the top queue at 180 and ends at 250; with one user the default
+    # stays the published dlas-gpu (no promotion).
+    from suanli.schedule.policies.suanli import Suanli
+
+    def jobs(users):
+        return [
+            job("A", 0, 1, 150, user=users[0]),
+            job("B", 120, 1, 500, user=users[1]),
+            job("C", 200, 1, 300, user=users[2]),
+        ]
+
+    policy = Suanli(queue_limits_gpu_s=(100,), group_promote_knob=0.5)
+    times, _ = run(policy, jobs("aba"), cluster="1x1")
+    assert {k: f for k, (_, f) in times.items()} == {"A": 250, "C": 750, "B": 950}
+    policy = Suanli(queue_limits_gpu_s=(100,), group_promote_knob=0.5)
+    times, _ = run(policy, jobs("aaa"), cluster="1x1")
+    assert (
+        times == run(Suanli(queue_limits_gpu_s=(100,), group_promote_knob=0), jobs("aaa"), cluster="1x1")[0]
+    )
+    assert times["A"] == (0, 550)
+
+
+def test_fair_interleave_is_max_min_over_groups():
+    from suanli.schedule.policies.suanli import fair_interleave
+    from suanli.schedule.policy import JobRequest
+
+    def req(jid, user, gpus=1):
+        return JobRequest(jid, 0.0, gpus=gpus, user=user)
+
+    # One level: a has four 1-GPU jobs, b one 2-GPU job and one 1-GPU job; c one job in a lower queue.
+    level = [
+        req("a1", "a"),
+        req("a2", "a"),
+        req("a3", "a"),
+        req("b1", "b", 2),
+        req("a4", "a"),
+        req("b2", "b"),
+    ]
+    entries = [((0, 0, k), r) for k, r in enumerate(level)]
+    entries.append(((0, 1, 0), req("c1", "c")))
+    order = [r.id for _, r in sorted(fair_interleave(entries), key=lambda e: e[0])]
+    assert order == ["a1", "b1", "a2", "a3", "b2", "a4", "c1"]
+    single = [((0, 0, k), req(f"x{k}", "x")) for k in range(3)]
+    assert fair_interleave(single) is single

@@ -114,3 +114,42 @@ def test_gavel_trace_needs_and_uses_throughputs(traces_dir):
     j = trace.jobs[0]
     assert dict(j.throughput)["V100"] == pytest.approx(1.0)
     assert dict(j.throughput)["K80"] < 1.0
+
+
+ALIBABA_HEADER = (
+    "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,"
+    "scheduled_time\n"
+)
+
+
+def test_alibaba_pod_list_keeps_scheduled_gpu_pods(tmp_path):
+    path = write(
+        tmp_path,
+        ALIBABA_HEADER
+        + "p0,12000,16384,1,1000,,LS,Running,100,5000,400\n"  # waited 300 s, held its GPU 4,600 s
+        + "p1,6000,12288,1,460,,BE,Failed,50,90,60\n"  # a shared GPU counts as a whole one
+        + "p2,4000,8192,0,0,,LS,Running,10,900,10\n"  # CPU-only: not a GPU job
+        + "p3,4000,8192,1,1000,,BE,Pending,20,500,\n"  # never scheduled
+        + "p4,88000,327680,8,1000,G2,Burstable,Succeeded,70,970,70\n",
+        name="openb_pod_list_default.csv",
+    )
+    trace = load_trace(path)  # the header is recognised: no --format needed
+    assert [(j.id, j.submit_s, j.gpus, j.duration_s, j.user) for j in trace.jobs] == [
+        ("p1", 50.0, 1, 30.0, "BE"),
+        ("p4", 70.0, 8, 900.0, "Burstable"),
+        ("p0", 100.0, 1, 4600.0, "LS"),
+    ]
+    assert trace.invalid == []
+
+
+def test_alibaba_bad_rows_are_reported(tmp_path):
+    path = write(tmp_path, ALIBABA_HEADER + "p0,1,1,1,1000,,LS,Running,100,50,400\n")
+    trace = load_trace(path, fmt="alibaba")
+    assert trace.jobs == [] and "negative duration" in trace.invalid[0]
+
+
+def test_the_alibaba_2023_trace_has_6203_scheduled_gpu_tasks(traces_dir):
+    for name in ("openb_pod_list_default.csv", "openb_pod_list_gpuspec33.csv"):
+        trace = load_trace(str(traces_dir / "alibaba" / "gpu-v2023" / name))
+        assert len(trace.jobs) == 6203 and trace.invalid == []
+        assert {j.user for j in trace.jobs} == {"LS", "BE", "Burstable", "Guaranteed"}

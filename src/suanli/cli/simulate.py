@@ -77,7 +77,7 @@ def simulate(
     trace: str = typer.Option(
         ...,
         "--trace",
-        help="Trace file: generic CSV, Tiresias CSV, Philly CSV, Gavel .trace; or synthetic:N.",
+        help="Trace: generic, Tiresias or Philly CSV, Gavel .trace, Alibaba 2023 pod list; or synthetic:N.",
     ),
     cluster: str = typer.Option(
         ..., "--cluster", help="NODESxGPUS[xTYPE][,...] such as 16x4 or 16x8xA100,8x4xV100, or a YAML file."
@@ -94,7 +94,9 @@ def simulate(
         "--placement",
         help="consolidated (fewest nodes; default), fewest (best effort), or count.",
     ),
-    trace_format: str = typer.Option("auto", "--format", help="auto, generic, tiresias, philly or gavel."),
+    trace_format: str = typer.Option(
+        "auto", "--format", help="auto, generic, tiresias, philly, gavel or alibaba."
+    ),
     vc: str | None = typer.Option(None, "--vc", help="Philly virtual cluster to keep (philly.csv), or all."),
     throughputs: Path | None = typer.Option(
         None, "--throughputs", help="Gavel throughput JSON: per-job speed on each GPU type (heterogeneity)."

@@ -114,8 +114,10 @@ def preemptive_pass(
 
 
 def _evict_for(job, free: FreeSpace, lower: list, below: int, consolidate: bool, types):
-    """Release running jobs ranked below `job`, lowest first, until it fits; keep (re-take) those it
-    turned out not to need. Returns (indices into `lower` to preempt, placement) or None (undone)."""
+    """Release running jobs ranked below `job`, lowest first, until it fits; then keep (re-take) every
+    one it can do without, highest-ranked first, placing the job around them (so GPUs count as
+    interchangeable where the placement allows, as in the published simulators' `count` scheme).
+    Returns (indices into `lower` to preempt, placement) or None (undone)."""
     trial: list[int] = []
     placement = None
     for k in range(len(lower) - 1, below - 1, -1):
@@ -131,15 +133,16 @@ def _evict_for(job, free: FreeSpace, lower: list, below: int, consolidate: bool,
         for k in trial:
             free.take(lower[k][1].placement)
         return None
-    free.take(placement)
-    needed = []
-    for k in reversed(trial):  # highest-ranked victim first: spare it if its GPUs are still free
+    needed = [trial[-1]]  # the job did not fit before this one was released
+    for k in reversed(trial[:-1]):  # highest-ranked victim first: spare it if the job fits without it
         r = lower[k][1]
-        if free.can_take(r.placement):
-            free.take(r.placement)
-        else:
+        free.take(r.placement)
+        spared = free.place(job, consolidate=consolidate, types=types)
+        if spared is None:
+            free.release(r.placement)
             needed.append(k)
-    free.release(placement)
+        else:
+            placement = spared
     return needed, placement
 
 

@@ -2,33 +2,38 @@
 how long it runs, shortest estimated remaining time for what someone has, plus what the live system
 needs.
 
-* Jobs without a stated estimate (see `JobRequest.estimate_stated`) are ranked by 2D-LAS: a new job
-  gets the top queue's quantum, then is demoted; inside a queue running jobs keep their place, and
-  pending ones with less *guessed* remaining time (from history, never true lengths) go first.
+* Jobs without a stated estimate are ranked as the published Tiresias simulator ranks them
+  (`tiresias.py`: 3 queues split at 3,250 and 7,200 GPU-seconds, each an ordered list), except that
+  a running job that fits in one node leads its queue: one just demoted keeps its GPUs instead of
+  going behind the jobs waiting there (a multi-node gang still does, as published). Guesses from
+  other jobs' history are not used to reorder them: measured, they made average JCT worse
+  (docs/scheduler.md, "Matching the published Tiresias simulator").
+* Groups (teams, else users) share each queue max-min: inside a queue the group with the fewest GPUs
+  ranked so far goes next (`fair_interleave`), and while jobs of more than one group are present a
+  waiting job that has waited `group_promote_knob` x its executed time goes back to the top queue
+  (the published `dlas-gpu-K` rule). With one group both are off: the ranking is the one above.
 * A job whose user stated how long it runs (like Slurm's --time), or whose workload the estimator
   timed, sits in the queue its estimated remaining GPU-time falls in, and competes inside it by
-  estimated remaining time, preempting running jobs that have more left. Past its estimate it is
-  guessed to need as long again as it has overrun, so an estimate set too low buys priority only
-  until it runs out, and then less and less.
+  estimated remaining time (ahead of the jobs that stated nothing), preempting running jobs that have
+  more left. Past its estimate it is guessed to need as long again as it has overrun, so an estimate
+  set too low buys priority only until it runs out, and then less and less.
 * A running job is not preempted before it has run `min_run_factor` x the preemption cost, so
   checkpoint/restore overhead stays bounded.
 * On a cluster with several GPU types a job goes to the fastest type with room for it, never one
   slower than `min_speed_ratio` x its best (Gavel's heterogeneity awareness).
-* Tiresias's starvation promotion.
-
-Without stated estimates it is exactly 2D-LAS with history tie-breaks; measured in docs/scheduler.md.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from suanli.schedule.policies._common import preemptive_pass, remaining_estimate_s
+from suanli.schedule.policies._common import preemptive_pass
 from suanli.schedule.policies.gavel import types_by_speed
-from suanli.schedule.policies.tiresias import Tiresias
-from suanli.schedule.policy import ClusterState, Decisions, JobRequest
+from suanli.schedule.policies.tiresias import PUBLISHED_LIMITS_GPU_S, Tiresias
+from suanli.schedule.policy import ClusterState, Decisions, JobRequest, RunningJob
 
 
 def stated_left_s(job: JobRequest, attained_s: float) -> float | None:
@@ -39,10 +44,49 @@ def stated_left_s(job: JobRequest, attained_s: float) -> float | None:
     return abs(job.estimated_duration_s - attained_s)
 
 
-def _time_left(job: JobRequest) -> float:
-    """What a waiting job is compared by inside its queue: stated time left, else the history guess."""
-    left = stated_left_s(job, job.attained_s())
-    return remaining_estimate_s(job, job.attained_s()) if left is None else left
+def several_groups(pending: Sequence[JobRequest], cluster: ClusterState) -> bool:
+    """Do the waiting and running jobs belong to more than one group?"""
+    first = None
+    for req in (*pending, *(r.request for r in cluster.running)):
+        if first is None:
+            first = req.group
+        elif req.group != first:
+            return True
+    return False
+
+
+def fair_interleave(entries: list) -> list:
+    """Share each priority level between groups (teams, else users): inside every block of entries
+    with the same (priority, queue), take next the group that has the fewest GPUs ranked so far
+    (counted from the first block on), keeping each group's own order; ties go to the entry ranked
+    first. A progressive-filling (max-min) order: no group's jobs beyond its share rank ahead of
+    another's within it. With one group the order is unchanged."""
+    if len({(e[1].request if isinstance(e[1], RunningJob) else e[1]).group for e in entries}) < 2:
+        return entries
+    ordered = sorted(entries, key=lambda e: e[0])
+    held: dict[str, int] = {}
+    out: list = []
+    start = 0
+    while start < len(ordered):
+        level = ordered[start][0][:2]
+        end = start
+        lists: dict[str, list] = {}
+        while end < len(ordered) and ordered[end][0][:2] == level:
+            item = ordered[end][1]
+            req = item.request if isinstance(item, RunningJob) else item
+            lists.setdefault(req.group, []).append((end, req.total_gpus, item))
+            end += 1
+        heap = [(held.get(g, 0), jobs[0][0], g, 0) for g, jobs in lists.items()]
+        heapq.heapify(heap)
+        while heap:
+            _, _, g, i = heapq.heappop(heap)
+            _, gpus, item = lists[g][i]
+            out.append(((*level, len(out)), item))
+            held[g] = held.get(g, 0) + gpus
+            if i + 1 < len(lists[g]):
+                heapq.heappush(heap, (held[g], lists[g][i + 1][0], g, i + 1))
+        start = end
+    return out
 
 
 class Suanli(Tiresias):
@@ -51,60 +95,55 @@ class Suanli(Tiresias):
     def __init__(
         self,
         consolidate: bool = True,
-        queue_limits_gpu_s: Sequence[float] = (3600.0,),
-        promote_knob: float = 8.0,
+        queue_limits_gpu_s: Sequence[float] = PUBLISHED_LIMITS_GPU_S,
+        promote_knob: float = 0.0,
         preemption_cost_s: float = 0.0,
         min_run_factor: float = 10.0,
         min_speed_ratio: float = 0.5,
+        fair_groups: bool = True,
+        group_promote_knob: float = 16.0,
     ) -> None:
         super().__init__(
             consolidate=consolidate, queue_limits_gpu_s=queue_limits_gpu_s, promote_knob=promote_knob
         )
         self.min_run_s = preemption_cost_s * min_run_factor
         self.min_speed_ratio = min_speed_ratio
-        self._keys: dict = {}  # sort keys that cannot change while a job waits or runs
+        self.fair_groups = fair_groups
+        self.group_promote_knob = group_promote_knob
         self._stated = False  # did the last decision see a job with a stated estimate?
 
+    def _knob(self, pending: Sequence[JobRequest], cluster: ClusterState) -> float:
+        """`promote_knob` when set; otherwise `group_promote_knob` while jobs of more than one group
+        are waiting or running (starvation protection is a fairness rule, and with one group there is
+        nobody to be fair to), else no promotion, as the published `dlas-gpu`."""
+        if self.promote_knob > 0 or not self.fair_groups or self.group_promote_knob <= 0:
+            return self.promote_knob
+        return self.group_promote_knob if several_groups(pending, cluster) else 0.0
+
     def decide(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> Decisions:
-        self._forget_finished(pending, cluster)
-        if len(self._keys) > 4 * (len(pending) + len(cluster.running)) + 1024:
-            self._keys = {}
+        jobs = self._sync(pending, cluster, now_s)
         entries: list = []
-        keys = self._keys
         stated = False
-        for r in cluster.running:
-            req = r.request
-            if req.estimate_stated and req.estimated_duration_s is not None:
-                stated = True
-                ran = r.attained_s(now_s)
+        node_gpus = max((n.gpus for n in cluster.nodes), default=0)
+        for q, ids in enumerate(self._queues):
+            for k, jid in enumerate(ids):
+                item = jobs[jid]
+                running = isinstance(item, RunningJob)
+                req = item.request if running else item
+                ran = item.attained_s(now_s) if running else item.attained_s()
                 left = stated_left_s(req, ran)
-                queue = self._queue(left * req.total_gpus)
-                # Past its estimate it loses ties: a waiting job with as little time left goes first.
-                tie = r.started_s if ran < req.estimated_duration_s else math.inf
-                entries.append(((-req.priority, queue, 1, left, tie, str(req.id)), r))
-                continue
-            # Without a stated estimate, running jobs keep their place in their queue (2D-LAS) and
-            # compare among themselves by guessed end.
-            end = keys.get((req.id, r.started_s))
-            if end is None:
-                end = keys[(req.id, r.started_s)] = r.started_s + remaining_estimate_s(req, req.attained_s())
-            queue = self._running_queue(r, now_s)
-            entries.append(((-req.priority, queue, 0, end, r.started_s, str(req.id)), r))
-        for j in pending:
-            if j.estimate_stated and j.estimated_duration_s is not None:
-                stated = True
-                left = stated_left_s(j, j.attained_s())
-                key = (-j.priority, self._queue(left * j.total_gpus), 1, left, j.submit_time_s, str(j.id))
-            elif not j.attained_gpu_s:  # never ran: its key cannot change
-                key = keys.get(j.id)
-                if key is None:
-                    rem = remaining_estimate_s(j, 0.0)
-                    key = keys[j.id] = (-j.priority, 0, 1, rem, j.submit_time_s, str(j.id))
-            else:  # may promote (resets executed service to zero)
-                rem = remaining_estimate_s(j, j.attained_s())
-                key = (-j.priority, self._pending_queue(j, now_s), 1, rem, j.submit_time_s, str(j.id))
-            entries.append((key, j))
+                if left is None:  # 2D-LAS: its place in its queue (running jobs within a node lead)
+                    lead = running and req.total_gpus <= node_gpus
+                    key = (-req.priority, q, 0 if lead else 1, math.inf, k, str(jid))
+                else:
+                    stated = True
+                    # Past its estimate a running job loses ties to a waiting job with as little left.
+                    tie = k if not running or ran < req.estimated_duration_s else math.inf
+                    key = (-req.priority, self._queue(left * req.total_gpus), 1, left, tie, str(jid))
+                entries.append((key, item))
         self._stated = stated
+        if self.fair_groups:
+            entries = fair_interleave(entries)
         min_run = self.min_run_s
         types = list(dict.fromkeys(n.gpu_type for n in cluster.nodes))
         ratio = self.min_speed_ratio
@@ -118,8 +157,8 @@ class Suanli(Tiresias):
         )
 
     def next_wake_s(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> float | None:
-        """Demotions and promotions (as Tiresias), a running job with a stated estimate crossing a
-        queue limit or running past its estimate, and the end of a job's protection from preemption."""
+        """Demotions (as Tiresias), a running job with a stated estimate crossing a queue limit or
+        running past its estimate, and the end of a job's protection from preemption."""
         best = super().next_wake_s(pending, cluster, now_s)
         best = math.inf if best is None else best
         waiting: list[float] | None = None
@@ -137,7 +176,9 @@ class Suanli(Tiresias):
                     best = min(best, now_s + at - ran)
             if ran >= req.estimated_duration_s:  # overrun: its time left grows past waiting jobs' own
                 if waiting is None:
-                    waiting = sorted(x for x in map(_time_left, pending) if x < math.inf)
+                    waiting = sorted(
+                        left for j in pending if (left := stated_left_s(j, j.attained_s())) is not None
+                    )
                 left = ran - req.estimated_duration_s
                 k = bisect_right(waiting, left)
                 if k < len(waiting):

@@ -1,11 +1,22 @@
-"""Tiresias's discretised two-dimensional least-attained-service (2D-LAS), Gu et al., NSDI'19, as in
-its simulator (SymbioticLab/Tiresias, `dlas-gpu`): a job's attained service is GPUs x executed time;
-jobs sit in K priority queues split at GPU-time thresholds (a new job enters the top queue and is
-demoted when its service crosses the queue's limit); queues are served in order, within a queue
-running jobs keep their place and pending jobs follow first-come first-served, and any job that
-fits is started (fit-first); running jobs that no longer fit are preempted. Starvation protection: a
-pending job in a lower queue whose time waiting since it last ran reaches PROMOTE_KNOB x its
-executed time is promoted back to the top queue with its executed time reset."""
+"""Tiresias's discretised two-dimensional least-attained-service (2D-LAS), Gu et al., NSDI'19, as its
+published simulator runs it (SymbioticLab/Tiresias, `simulator/run_sim.py`, `dlas_sim_jobs` with
+`--schedule=dlas-gpu`; measured against it in docs/scheduler.md):
+
+* a job's attained service is GPUs x executed seconds; jobs sit in 3 priority queues split at 3,250
+  and 7,200 GPU-seconds (`jobs.py`: `num_queue = 3`, `queue_limit = [3250, 7200, 18000]`, the last
+  limit unused);
+* each queue is a list: a new job is appended to the top queue, a job crossing its queue's limit is
+  appended to the next queue (behind the jobs waiting there), one queue per decision; after every
+  decision the jobs running in a queue move ahead of those waiting, both keeping their order (so a
+  job just preempted goes to the head of the waiting ones);
+* every decision walks the queues in order and keeps or starts each job that still fits in what the
+  jobs before it left (fit-first); a running job that no longer fits is preempted;
+* `dlas-gpu` has no starvation rule. `promote_knob` > 0 turns on the simulator's `dlas-gpu-K` rule:
+  a waiting job in a lower queue whose waiting time since it first ran (since its last promotion)
+  reaches K x its executed time goes back to the end of the top queue with its executed time reset.
+
+The lists are bookkeeping kept between decisions, as the published simulator keeps them; the policy
+reads them with its inputs and never mutates the inputs."""
 
 from __future__ import annotations
 
@@ -13,7 +24,10 @@ import math
 from collections.abc import Sequence
 
 from suanli.schedule.policies._common import preemptive_pass
-from suanli.schedule.policy import ClusterState, Decisions, JobRequest
+from suanli.schedule.policy import ClusterState, Decisions, JobRequest, RunningJob
+
+# jobs.py `_TFJobs.__init__`: num_queue = 3, queue_limit = [3250, 7200, 18000] (GPU-seconds).
+PUBLISHED_LIMITS_GPU_S = (3250.0, 7200.0)
 
 
 class Tiresias:
@@ -24,89 +38,122 @@ class Tiresias:
     def __init__(
         self,
         consolidate: bool = True,
-        queue_limits_gpu_s: Sequence[float] = (3600.0,),
-        promote_knob: float = 8.0,
+        queue_limits_gpu_s: Sequence[float] = PUBLISHED_LIMITS_GPU_S,
+        promote_knob: float = 0.0,
     ) -> None:
         self.consolidate = consolidate
         self.limits = tuple(sorted(queue_limits_gpu_s))
         self.promote_knob = promote_knob
-        # Executed-time bookkeeping that outlives one decision: the attained service at a job's last
-        # promotion (Tiresias resets executed time there). Inputs are never mutated.
-        self._base: dict = {}
-        self._running: dict = {}  # job id -> (started_s, next limit crossing, queue)
+        self._queues: list[list] = [[] for _ in range(len(self.limits) + 1)]
+        self._where: dict = {}  # job id -> queue index; insertion order = arrival order
+        self._base: dict = {}  # job id -> attained GPU-s at its last promotion (executed time resets)
+        self._anchor: dict = {}  # job id -> first start since arrival or last promotion
+
+    # -- queue bookkeeping ---------------------------------------------------------------------
 
     def _queue(self, executed_gpu_s: float) -> int:
+        """The queue a job with this much executed service belongs in."""
         for q, limit in enumerate(self.limits):
             if executed_gpu_s < limit:
                 return q
         return len(self.limits)
 
-    def _pending_queue(self, j: JobRequest, now_s: float) -> int:
-        if not j.attained_gpu_s:
-            return 0
-        executed = j.attained_gpu_s - self._base.get(j.id, 0.0)
-        q = self._queue(executed)
-        if q > 0 and self.promote_knob > 0 and j.last_preempted_s is not None and executed > 0:
-            executed_s = executed / max(j.total_gpus, 1)
-            if now_s - j.last_preempted_s >= self.promote_knob * executed_s - 1e-9:
-                self._base[j.id] = j.attained_gpu_s
-                return 0
-        return q
+    def _executed_s(self, job: JobRequest, attained_gpu_s: float) -> float:
+        return (attained_gpu_s - self._base.get(job.id, 0.0)) / max(job.total_gpus, 1)
 
-    def _running_queue(self, r, now_s: float) -> int:
-        """A running job's queue, cached with the time it next crosses a limit (decisions are
-        frequent; a running job's queue only changes at those crossings)."""
-        rid = r.request.id
-        cached = self._running.get(rid)
-        if cached is not None and cached[0] == r.started_s and now_s < cached[1]:
-            return cached[2]
-        executed = r.attained_gpu_s(now_s) - self._base.get(rid, 0.0)
-        q = self._queue(executed)
-        cross = (
-            now_s + (self.limits[q] - executed) / max(r.request.total_gpus, 1)
-            if q < len(self.limits)
-            else math.inf
-        )
-        self._running[rid] = (r.started_s, cross, q)
-        return q
+    def _move(self, jid, q: int) -> None:
+        self._queues[self._where[jid]].remove(jid)
+        self._queues[q].append(jid)
+        self._where[jid] = q
 
-    def _forget_finished(self, pending: Sequence[JobRequest], cluster: ClusterState) -> None:
-        if len(self._base) + len(self._running) > 2 * (len(pending) + len(cluster.running)) + 256:
-            live = {j.id for j in pending} | {r.request.id for r in cluster.running}
-            self._base = {k: v for k, v in self._base.items() if k in live}
-            self._running = {k: v for k, v in self._running.items() if k in live}
+    def _knob(self, pending: Sequence[JobRequest], cluster: ClusterState) -> float:
+        """The promotion knob in force for this decision (`promote_knob`; subclasses may vary it)."""
+        return self.promote_knob
+
+    def _sync(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> dict:
+        """Bring the queues up to `now_s`: running jobs ahead of waiting ones (the reorder that
+        follows each decision), finished jobs out, arrivals appended to the top queue, then
+        demotions and promotions in arrival order. Returns {job id: running job or request}."""
+        jobs: dict = {r.request.id: r for r in cluster.running}
+        running = set(jobs)
+        for j in pending:
+            jobs[j.id] = j
+        for q, ids in enumerate(self._queues):
+            self._queues[q] = [i for i in ids if i in running] + [
+                i for i in ids if i in jobs and i not in running
+            ]
+        for i in [i for i in self._where if i not in jobs]:
+            del self._where[i]
+            self._base.pop(i, None)
+            self._anchor.pop(i, None)
+        for jid, item in jobs.items():
+            if jid not in self._where:  # arrival (or a job the policy has not seen, e.g. after a restart)
+                req = item.request if isinstance(item, RunningJob) else item
+                q = self._queue(req.attained_gpu_s)
+                self._where[jid] = q
+                self._queues[q].append(jid)
+        last = len(self.limits)
+        knob = self._knob(pending, cluster)
+        for jid, q in list(self._where.items()):
+            item = jobs[jid]
+            if isinstance(item, RunningJob):
+                req = item.request
+                self._anchor.setdefault(jid, item.started_s)
+                gpu_s = self._executed_s(req, item.attained_gpu_s(now_s)) * max(req.total_gpus, 1)
+                while q < last and gpu_s >= self.limits[q] - 1e-9:
+                    q += 1
+                if q != self._where[jid]:
+                    self._move(jid, q)
+            elif knob > 0 and q > 0 and item.attained_gpu_s > 0:
+                executed = self._executed_s(item, item.attained_gpu_s)
+                anchor = self._anchor.get(jid)
+                waited = now_s - anchor - executed if anchor is not None else 0.0
+                if executed > 0 and anchor is not None and waited >= knob * executed - 1e-9:
+                    self._base[jid] = item.attained_gpu_s
+                    del self._anchor[jid]
+                    self._move(jid, 0)
+        return jobs
+
+    def _ranked(self, jobs: dict) -> list:
+        """(queue, place in queue) for every job, as entries for `preemptive_pass`."""
+        return [((q, k), jobs[jid]) for q, ids in enumerate(self._queues) for k, jid in enumerate(ids)]
+
+    # -- the policy ------------------------------------------------------------------------------
 
     def decide(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> Decisions:
-        self._forget_finished(pending, cluster)
-        entries: list = [
-            ((self._running_queue(r, now_s), 0, r.started_s, str(r.request.id)), r) for r in cluster.running
-        ]
-        entries += [((self._pending_queue(j, now_s), 1, j.submit_time_s, str(j.id)), j) for j in pending]
+        jobs = self._sync(pending, cluster, now_s)
         return preemptive_pass(
-            entries,
+            self._ranked(jobs),
             cluster,
             consolidate=self.consolidate,
             reason="a job with less attained service needs its GPUs",
         )
 
     def next_wake_s(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> float | None:
-        """The next demotion (a running job crossing a queue limit) or promotion."""
+        """When to look again for a demotion or a promotion. Demotions use the published simulator's
+        timer (`dlas_sim_jobs`, `next_job_jump`): (limit - executed seconds) // GPUs from now, which
+        for multi-GPU jobs falls after the real crossing (it subtracts seconds, not GPU-seconds), so
+        between other events a job is demoted late, as there."""
         best = math.inf
-        cache = self._running
+        last = len(self.limits)
         for r in cluster.running:
-            cached = cache.get(r.request.id)
-            if cached is None or cached[0] != r.started_s or cached[1] <= now_s:
-                self._running_queue(r, now_s)
-                cached = cache[r.request.id]
-            if cached[1] < best:
-                best = cached[1]
-        if self.promote_knob > 0:
+            q = self._where.get(r.request.id)
+            if q is None or q >= last:
+                continue
+            gpus = max(r.request.total_gpus, 1)
+            executed = self._executed_s(r.request, r.attained_gpu_s(now_s))
+            at = now_s + (self.limits[q] - executed) // gpus
+            if now_s < at < best:
+                best = at
+        knob = self._knob(pending, cluster)
+        if knob > 0:
             for j in pending:
-                if j.last_preempted_s is None or not j.attained_gpu_s:
+                q = self._where.get(j.id)
+                anchor = self._anchor.get(j.id)
+                if not q or anchor is None or not j.attained_gpu_s:
                     continue
-                executed = j.attained_gpu_s - self._base.get(j.id, 0.0)
-                if executed > 0 and self._queue(executed) > 0:
-                    at = j.last_preempted_s + self.promote_knob * executed / max(j.total_gpus, 1)
-                    if at > now_s:
-                        best = min(best, at)
+                executed = self._executed_s(j, j.attained_gpu_s)
+                at = anchor + executed + knob * executed
+                if executed > 0 and now_s < at < best:
+                    best = at
         return None if best == math.inf else best

@@ -173,7 +173,7 @@ def simulate(
         events.append((r.submit_time_s, _ARRIVE, seq, r.id, 0))
         seq += 1
     heapq.heapify(events)
-    wake_at = math.inf
+    wake_at, wake_ver = math.inf, 0
     # A non-preemptive policy that started nothing stays idle until GPUs are freed, unless an arrival
     # could change that: one that outranks the waiting jobs, or ("fit" policies) one that fits now.
     idle_mode = None if preemptive else getattr(policy, "idle_until_release", None)
@@ -243,8 +243,9 @@ def simulate(
                     stalled = False
                 changed = True
             else:
-                if now >= wake_at:
-                    wake_at = math.inf
+                if ver != wake_ver:
+                    continue  # superseded: a later answer of `next_wake_s` replaced it
+                wake_at = math.inf
                 stalled = False
                 changed = True
         if not changed or not pending or stalled or (free_total <= 0 and not preemptive):
@@ -306,10 +307,13 @@ def simulate(
         note_busy(now)
         if waker is not None and (pending or running):
             w = waker(list(pending.values()), cluster_now(), now)
-            if w is not None and now < w < wake_at:
+            w = w if w is not None and w > now else math.inf
+            if w != wake_at:  # the latest answer replaces the earlier one, as the policy's state moved on
                 wake_at = w
-                heapq.heappush(events, (w, _WAKE, seq, "", 0))
-                seq += 1
+                wake_ver += 1
+                if w < math.inf:
+                    heapq.heappush(events, (w, _WAKE, seq, "", wake_ver))
+                    seq += 1
     if pending or running or arrivals:
         raise SimulationError(
             f"policy {result.policy} left {len(pending) + len(running) + len(arrivals)} jobs unfinished"
