@@ -24,6 +24,7 @@ from suanli.jobs.spec import JobSpec
 from suanli.run.local import LocalExecutor
 from suanli.run.pool import choose_fitting, load_pool_config
 from suanli.run.ray_executor import RayExecutor
+from suanli.run.ray_pool import RayPool
 from suanli.run.schedconfig import make_policy
 from suanli.run.scheduling import decide_now
 from suanli.schedule.estimates import workload_estimate
@@ -75,12 +76,11 @@ def _dry_run(client: Client, spec: JobSpec) -> dict[str, Any]:
     decided = decide_now(client.store, make_policy(), nodes, extra=[job])
     start = next((s for s in decided.decisions.starts if s.job_id == job.id), None)
     placement = [s.node for s in start.placement] if start else []
-    on_ray = spec.backend == "ray" or bool(spec.ray_address) or load_pool_config().ray is not None
-    launch = (
-        RayExecutor().dry_run(job, [], placement)
-        if on_ray
-        else LocalExecutor().dry_run(job, list(range(job.gpus)))
-    )
+    pool = load_pool_config(spec.ray_address)
+    if pool.ray or spec.backend == "ray":  # a Ray pool's cluster, or a local Ray on demand
+        launch = RayExecutor(RayPool(pool) if pool.ray else None).dry_run(job, [], placement)
+    else:
+        launch = LocalExecutor().dry_run(job, list(range(job.gpus)))
     return {
         "dry_run": True,
         "estimate": estimate(spec),

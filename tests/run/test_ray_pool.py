@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,16 @@ def test_submissions_are_answered_while_a_job_waits_on_ray(tmp_path, on_ray, mon
             wait_for(lambda j=job_id: _status(j)["status"] in ("SUCCEEDED", "FAILED"))
             and _status(job_id)["status"] == "SUCCEEDED"
         )
+
+
+def test_one_failed_worker_stops_the_gang_and_leaves_no_process(tmp_path):
+    marker = "sleep 4321.25"
+    job = write_job(
+        tmp_path,
+        "num_nodes: 2\ngrace_period: 1s\nresources: {cpus: 1, accelerators: A100:4}\n"
+        f"run: 'if [ \"$RANK\" = 1 ]; then exit 3; fi; trap \"\" TERM; {marker}'\n",
+    )
+    doc = json.loads(cli("run", str(job), "--json").stdout)
+    assert doc["status"] == "FAILED"
+    assert doc["attempts"][0]["reason"] == "worker 1 exited with code 3"
+    wait_for(lambda: not subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout)

@@ -27,7 +27,9 @@ BackendOpt = Annotated[
 RayOpt = Annotated[
     str | None,
     typer.Option(
-        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --backend ray (else a local Ray)."
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="The Ray cluster that is the pool (the agent is started with it; a running agent must use it).",
     ),
 ]
 
@@ -36,7 +38,7 @@ def _overrides(backend: str | None, ray_address: str | None) -> dict:
     """CLI flags that replace fields of the file; the job's user is whoever submits it (SUANLI_USER, else
     the login name), never the environment of the agent that stores it."""
     user = os.environ.get("SUANLI_USER") or getpass.getuser()
-    return {"backend": backend, "ray_address": ray_address if backend == "ray" else None, "user": user}
+    return {"backend": backend, "ray_address": ray_address or None, "user": user}
 
 
 def _envs(values: list[str] | None, flag: str = "--env") -> dict[str, str]:

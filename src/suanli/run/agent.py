@@ -336,10 +336,10 @@ class Agent:
         if key is not None and not (isinstance(key, str) and _KEY.fullmatch(key)):
             return _bad("key", key, "must be 1-100 letters, digits or . _ : -")
         spec = load_spec(path, env_overrides=env or None, overrides=overrides)
+        if spec.ray_address and spec.ray_address != self.pool_config.ray:
+            raise BadInput("ray_address", spec.ray_address, f"the agent's pool is {self.pool_name}",
+                           hint="one agent per pool: `suanli agent stop` first to change it")  # fmt: skip
         if self.ray_pool is not None:
-            if spec.ray_address and spec.ray_address != self.pool_config.ray:
-                raise BadInput("ray_address", spec.ray_address, f"the agent's pool is {self.pool_name}",
-                               hint="one agent per pool: `suanli agent stop` first to change it")  # fmt: skip
             self.ray_pool.wait_read(RAY_READ_TIMEOUT_S)
             nodes = self.ray_pool.records()
         else:

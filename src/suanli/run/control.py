@@ -257,7 +257,7 @@ def submit(
         "overrides": overrides or {}, "key": key,
     }  # fmt: skip
     for tries_left in (1, 0):
-        info = ensure_agent(db_url)
+        info = ensure_agent(db_url, ray_address=(overrides or {}).get("ray_address"))
         try:
             return int(call(info, request)["id"])
         except NoAnswer as e:

@@ -157,6 +157,7 @@ class _Attempt:
     pg: Any = None
     outcome: Outcome | None = None  # set once the attempt has ended and its actors are gone
     stop: bool | None = None  # None: not asked to stop; else whether the stop is forced
+    ending: bool = False  # its other workers are being stopped after one failed
 
 
 class RayExecutor:
@@ -168,23 +169,12 @@ class RayExecutor:
         self._lock = threading.Lock()
         self._work = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ray-executor")
         self._watcher: threading.Thread | None = None
-        self._address: str | None = None
 
     # ---- connecting ---------------------------------------------------------------------------
 
-    def _connect(self, job: JobRecord) -> None:
-        import ray
-
-        want = self.pool.address if self.pool else job.spec.ray_address
-        if ray.is_initialized():
-            if self.pool is None and want and want != self._address:
-                raise SuanliError(
-                    f"the agent is connected to Ray at {self._address or 'a local cluster'}, not {want}; "
-                    "run one agent per Ray cluster (SUANLI_HOME)"
-                )
-            return
-        connect(want)
-        self._address = want
+    def _connect(self) -> None:
+        """Join the pool's cluster, or (no Ray pool) start a local Ray on demand; once per process."""
+        connect(self.pool.address if self.pool else None)
 
     # ---- launching ----------------------------------------------------------------------------
 
@@ -194,7 +184,7 @@ class RayExecutor:
         root = run_dir_for(job.id, 1)
         return {
             "executor": self.name,
-            "ray_address": self.pool.address if self.pool else job.spec.ray_address or "local",
+            "ray_address": self.pool.address if self.pool else "local",
             "nodes": nodes or [],
             "workers_per_node": job.num_workers,
             "worker": {"CPU": job.cpus / job.num_workers, "GPU": job.gpus / job.num_workers},
@@ -238,7 +228,7 @@ class RayExecutor:
         )
 
         job, attempt = state.job, state.attempt
-        self._connect(job)
+        self._connect()
         per = job.num_workers
         node_ids = [self.pool.node_id(n) for n in state.nodes] if self.pool else []
         if self.pool and None in node_ids:
@@ -307,7 +297,7 @@ class RayExecutor:
     def _watch(self) -> None:
         while True:
             with self._lock:
-                states = [s for s in self._attempts.values() if s.runs and s.outcome is None]
+                states = [s for s in self._attempts.values() if s.runs and not s.ending and s.outcome is None]
             for state in states:
                 try:
                     self._check(state)
@@ -338,8 +328,21 @@ class RayExecutor:
                 break
         if failure is None and len(done) < world:
             return
-        if failure is not None and len(done) < world:
-            self._signal(state, force=False)
+        state.ending = True
+        if len(done) < world:  # a data-parallel job cannot go on without one worker: stop the others
+            self._work.submit(self._stop_rest, state, failure)
+            return
+        self._pull_logs(state)
+        self._finish(state, failure or Outcome(0, None, "exited with code 0"))
+
+    def _stop_rest(self, state: _Attempt, failure: Outcome | None) -> None:
+        """SIGTERM the workers still running, SIGKILL them after the job's grace period, then end."""
+        import ray
+
+        self._signal(state, force=False)
+        with contextlib.suppress(Exception):
+            ray.wait(state.runs, num_returns=len(state.runs), timeout=state.job.spec.grace_period_s)
+        self._signal(state, force=True)
         self._pull_logs(state)
         self._finish(state, failure or Outcome(0, None, "exited with code 0"))
 
@@ -376,10 +379,12 @@ class RayExecutor:
             ray.get(refs, timeout=STOP_TIMEOUT_S)
 
     def _finish(self, state: _Attempt, outcome: Outcome) -> None:
-        """Remove the attempt's actors and placement group, then publish how it ended."""
+        """Stop what is left of the attempt (its processes run in their own sessions: killing an actor
+        would not end them), remove its actors and placement group, then publish how it ended."""
         import ray
         from ray.util.placement_group import remove_placement_group
 
+        self._signal(state, force=True)
         with contextlib.suppress(Exception):
             ray.get([w.cleanup.remote() for w in state.workers], timeout=STOP_TIMEOUT_S)
         for w in state.workers:
