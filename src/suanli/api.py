@@ -22,6 +22,7 @@ from suanli.store.records import EventRecord, JobRecord, NodeRecord
 from suanli.store.store import Store
 
 POLL_SECONDS = 0.05
+POOL_READ_TIMEOUT_S = 180.0  # the agent connects to a Ray pool and reads its nodes before answering
 
 
 class Client:
@@ -56,7 +57,7 @@ class Client:
         on_ray = ray_address or load_pool_config().ray or (running and running.pool != "local")
         if self.start_agent and on_ray:
             info = control.ensure_agent(self.store.url, ray_address=ray_address)
-            control.sync(info)
+            control.sync(info, timeout_s=POOL_READ_TIMEOUT_S)
             nodes = [n for n in self.store.nodes() if n.pool == info.pool]
         else:
             nodes = [n for n in admission.pool(self.store) if n.pool == "local"]

@@ -90,7 +90,7 @@ def test_secrets_reach_the_job_and_nothing_else(tmp_path, suanli_home):
     assert all(SECRET not in text for text in shown)
     from suanli.store.store import Store
 
-    assert Store().get(job_id).spec["secrets"] == {"API_TOKEN": "***"}  # named, never valued
+    assert Store().get(job_id).spec.secrets == {"API_TOKEN": "***"}  # named, never valued
     for path in suanli_home.rglob("*"):  # the database, its WAL, launch files, logs: none hold it
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path

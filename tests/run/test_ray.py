@@ -60,14 +60,14 @@ def test_cancel_leaves_no_worker_processes(tmp_path, ray_address):
     marker = "sleep 4321.5"
     job = write_job(tmp_path, f"num_workers: 2\nresources: {{cpus: 2}}\nrun: {marker}\n")
     job_id = cli_json("submit", str(job), "--backend", "ray", "--ray-address", ray_address)["id"]
-    wait_for(lambda: len(_procs(marker)) == 2, timeout=60)
+    wait_for(lambda: len(_procs(marker)) == 2)
     assert cli_json("cancel", str(job_id))["jobs"] == [{"id": job_id, "status": "CANCELLED"}]
-    wait_for(lambda: not _procs(marker), timeout=15)
+    wait_for(lambda: not _procs(marker), timeout=60)
     import ray
 
     ray.init(address=ray_address, namespace="test", log_to_driver=False)
     try:
-        wait_for(lambda: ray.available_resources().get("CPU") == 2.0, timeout=30)  # its workers are gone
+        wait_for(lambda: ray.available_resources().get("CPU") == 2.0)  # its workers are gone
     finally:
         ray.shutdown()
 

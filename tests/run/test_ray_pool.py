@@ -86,7 +86,7 @@ def test_gang_job_runs_on_the_nodes_the_policy_chose(tmp_path):
         "num_nodes: 2\nresources: {cpus: 1, accelerators: A100:4}\n"
         "run: echo rank=$RANK node=$SUANLI_NODE gpus=$CUDA_VISIBLE_DEVICES\n",
     )
-    proc = cli("run", str(job), "--json", check=True)
+    proc = cli("run", str(job), "--json", check=True, timeout=600)
     doc = json.loads(proc.stdout)
     assert doc["status"] == "SUCCEEDED"
     chosen = doc["attempts"][0]["nodes"]
@@ -180,7 +180,7 @@ def test_a_node_that_leaves_fails_its_attempts_over_and_a_new_node_is_used(tmp_p
         f"num_nodes: {GPU_NODES}\nresources: {{cpus: 1, accelerators: A100:4}}\nrun: 'true'\n",
         "gang.yaml",
     )
-    doc = json.loads(cli("run", str(gang), "--json", check=True).stdout)
+    doc = json.loads(cli("run", str(gang), "--json", check=True, timeout=600).stdout)
     assert doc["status"] == "SUCCEEDED" and lost not in doc["attempts"][0]["nodes"]
 
 
@@ -220,7 +220,7 @@ def test_one_failed_worker_stops_the_gang_and_leaves_no_process(tmp_path):
         "num_nodes: 2\ngrace_period: 1s\nresources: {cpus: 1, accelerators: A100:4}\n"
         f"run: 'if [ \"$RANK\" = 1 ]; then exit 3; fi; trap \"\" TERM; {marker}'\n",
     )
-    doc = json.loads(cli("run", str(job), "--json").stdout)
+    doc = json.loads(cli("run", str(job), "--json", timeout=600).stdout)
     assert doc["status"] == "FAILED"
     assert doc["attempts"][0]["reason"] == "worker 1 exited with code 3"
     wait_for(lambda: not subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout)

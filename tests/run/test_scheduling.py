@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from suanli.jobs.spec import parse_spec
 from suanli.run.local import run_dir_for
-from suanli.run.scheduling import QueueView, cluster_state, decide_now
+from suanli.run.scheduling import JobsView, cluster_state, decide_now
 from suanli.schedule.policies import get_policy
 from suanli.store.records import NodeSlice
 from suanli.store.store import Store
@@ -59,16 +59,25 @@ def test_a_dry_run_job_is_decided_with_the_queue_ahead_of_it(tmp_path):
     assert decided.order()[-1][0] == preview.id
 
 
-def test_queue_view_follows_submissions_starts_and_cancels(tmp_path):
+def test_jobs_view_follows_submissions_starts_cancels_and_ends(tmp_path):
     store = _store(tmp_path)
-    view = QueueView(store)
+    view = JobsView(store)
     a, b = store.submit_many([_spec(), _spec()])
-    assert [j.id for j in view.pending()] == [a, b]
+    view.refresh()
+    assert [j.id for j in view.pending()] == [a, b] and view.running() == []
     store.start_attempt(a, "n0", [], run_dir_for, [NodeSlice("n0", 0, 1.0, 0)])
     store.request_cancel(b)
     (c,) = store.submit_many([_spec(name="late")])
+    view.refresh()
     assert [j.id for j in view.pending()] == [c]
-    store.finish_attempt(a, 1, exit_code=None, signal="SIGTERM", reason="preempted: test", preempted=True)
-    pending = view.pending()
-    assert [j.id for j in pending] == [a, c]
-    assert pending[0].attempts[0].reason == "preempted: test"  # re-read with its new attempt
+    assert [(j.id, at.number, j.cancel_requested) for j, at in view.running()] == [(a, 1, False)]
+    store.request_cancel(a)  # no state changes: the view asks for cancel requests each time
+    assert [j.cancel_requested for j, _ in view.running()] == [True]
+    store.set_attempt_process(a, 1, 4242, 1.0)
+    view.touch(a)
+    view.refresh()
+    assert view.running()[0][1].pid == 4242
+    store.finish_attempt(a, 1, exit_code=None, signal="SIGTERM", reason="stopped", preempted=False)
+    view.refresh()
+    assert view.running() == [] and [j.id for j in view.pending()] == [c]
+    assert view.pending() == store.list_jobs(["PENDING"], with_attempts=True)  # the same as a full read

@@ -41,7 +41,7 @@ from suanli.run.pool import PoolConfig, discover_local_node, load_pool_config
 from suanli.run.ray_executor import RAY_NODE, RayExecutor
 from suanli.run.ray_pool import RayPool
 from suanli.run.schedconfig import load_scheduler_config, make_policy
-from suanli.run.scheduling import QueueView, decide_now, job_history
+from suanli.run.scheduling import JobsView, decide_now, job_history
 from suanli.schedule.estimates import HistoryEstimator
 from suanli.schedule.policy import JobRequest
 from suanli.store.paths import home
@@ -92,7 +92,7 @@ class Agent:
         self._last_memory_check = 0.0
         self._history = HistoryEstimator()
         self._history_at = 0.0
-        self.queue = QueueView(store)
+        self.view = JobsView(store)  # the PENDING and RUNNING jobs, read again only where they changed
         self._nodes: list[NodeRecord] | None = None  # the pool's nodes, as last read
         self._views: dict[tuple[int, int], JobRequest] = {}
         self._wake_w: int | None = None
@@ -155,6 +155,7 @@ class Agent:
 
     def tick(self) -> None:
         self._sync_pool()
+        self.view.refresh()
         self._schedule(self._watch_running())
         now = time.time()
         if now - self._last_heartbeat > HEARTBEAT_SECONDS:
@@ -168,7 +169,7 @@ class Agent:
             self._last_memory_check = time.time()
         mine = self.pool_nodes()
         still = []
-        for job, attempt in [(j, a) for j, a in self.store.running() if a.node in mine]:
+        for job, attempt in [(j, a) for j, a in self.view.running() if a.node in mine]:
             try:
                 if self._watch(job, attempt, check_memory):
                     continue
@@ -242,7 +243,7 @@ class Agent:
 
     def _schedule(self, running: list[tuple[JobRecord, AttemptRecord]]) -> None:
         """One decision of the policy over the whole pool; start and preempt what it says."""
-        pending = self.queue.pending()
+        pending = self.view.pending()
         if not pending:
             return
         if self._nodes is None:  # read again only when the pool changed
@@ -297,6 +298,7 @@ class Agent:
             return
         if handle.pid:  # Ray attempts have no local process
             self.store.set_attempt_process(job.id, attempt.number, handle.pid, handle.started_at)
+            self.view.touch(job.id)  # its attempt now has a process id
         log.info("job %s attempt %s started on %s, pid %s", job.id, attempt.number,
                  ", ".join(attempt.nodes), handle.pid)  # fmt: skip
 

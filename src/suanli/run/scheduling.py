@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from suanli.jobs.states import JobState
 from suanli.schedule.estimates import HistoryEstimator, workload_seconds
@@ -110,11 +110,12 @@ def cluster_state(
     return ClusterState(states, jobs)
 
 
-class QueueView:
-    """The PENDING jobs, kept current from the append-only event log: each read fetches only the jobs
-    whose state changed since the last one, so a queue of 10,000 jobs is not read again every pass.
-    A few events before the last one seen are read again (on PostgreSQL an event with a lower id can
-    commit after a higher one), and the whole queue every REFRESH_S as a safety net."""
+class JobsView:
+    """The PENDING and RUNNING jobs, kept current from the append-only event log: each refresh reads
+    again only the jobs whose state changed since the last one, so a queue of 10,000 jobs is not read
+    every pass. On PostgreSQL an event with a lower id can commit after a higher one, so the last
+    OVERLAP events are read again there; the whole set is read again every REFRESH_S as a safety net.
+    A cancel request changes no state, so the RUNNING jobs asked to stop are asked for each time."""
 
     OVERLAP = 100
     REFRESH_S = 60.0
@@ -124,22 +125,44 @@ class QueueView:
         self.jobs: dict[int, JobRecord] = {}
         self._last_event = -1
         self._full_at = 0.0
+        self._touched: set[int] = set()
+        self._overlap = 0 if store.is_sqlite else self.OVERLAP  # SQLite commits in id order
 
-    def pending(self) -> list[JobRecord]:
+    def touch(self, job_id: int) -> None:
+        """Read this job again at the next refresh (it changed without a new state: a process id)."""
+        self._touched.add(job_id)
+
+    def refresh(self) -> None:
+        live = (JobState.PENDING, JobState.RUNNING)
         if self._last_event < 0 or time.monotonic() - self._full_at > self.REFRESH_S:
             last = self.store.last_event_id()  # first: what changes while we read is read next time
-            self.jobs = {j.id: j for j in self.store.list_jobs([JobState.PENDING], with_attempts=True)}
-            self._last_event, self._full_at = last, time.monotonic()
-        else:
-            changed, last = self.store.changed_since(max(self._last_event - self.OVERLAP, 0))
-            fresh = self.store.list_jobs(ids=changed, with_attempts=True) if changed else []
-            for job in fresh:
-                if job.state == JobState.PENDING:
-                    self.jobs[job.id] = job
-                else:
-                    self.jobs.pop(job.id, None)
-            self._last_event = last
-        return sorted(self.jobs.values(), key=lambda j: j.id)
+            self.jobs = {j.id: j for j in self.store.list_jobs(live, with_attempts=True)}
+            self._last_event, self._full_at, self._touched = last, time.monotonic(), set()
+            return
+        changed, last = self.store.changed_since(max(self._last_event - self._overlap, 0))
+        changed |= self._touched
+        self._touched = set()
+        for job_id in changed:
+            self.jobs.pop(job_id, None)
+        if changed:
+            self.jobs.update((j.id, j) for j in self.store.list_jobs(live, ids=changed, with_attempts=True))
+        self._last_event = last
+
+    def pending(self) -> list[JobRecord]:
+        return sorted((j for j in self.jobs.values() if j.state == JobState.PENDING), key=lambda j: j.id)
+
+    def running(self) -> list[tuple[JobRecord, AttemptRecord]]:
+        """RUNNING jobs with their open attempt, as `Store.running()` gives them."""
+        stopping = self.store.cancel_requested()
+        out = []
+        for job in sorted((j for j in self.jobs.values() if j.state == JobState.RUNNING), key=lambda j: j.id):
+            attempt = job.attempts[-1] if job.attempts else None
+            if attempt is None or attempt.ended_at is not None:
+                continue
+            if job.id in stopping and not job.cancel_requested:
+                job = replace(job, cancel_requested=True)
+            out.append((job, attempt))
+        return out
 
 
 @dataclass

@@ -413,6 +413,12 @@ class Store:
             rows = s.execute(select(m.Event.id, m.Event.job_id).where(m.Event.id > event_id)).all()
         return {job_id for _, job_id in rows}, max((i for i, _ in rows), default=event_id)
 
+    def cancel_requested(self) -> set[int]:
+        """Ids of the RUNNING jobs a user asked to cancel (the agent stops them)."""
+        with self._read() as s:
+            q = select(m.Job.id).where(m.Job.state == JobState.RUNNING, m.Job.cancel_requested.is_(True))
+            return set(s.execute(q).scalars())
+
     def last_event_id(self) -> int:
         with self._read() as s:
             return s.execute(select(func.max(m.Event.id))).scalar_one() or 0
