@@ -1,13 +1,9 @@
-"""The Ray backend against a real local Ray cluster started by the test."""
+"""The Ray backend against a real Ray cluster of this machine started by the test, named by address."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,23 +11,16 @@ import pytest
 from jobhelpers import cli, cli_json, wait_for, write_job
 
 pytest.importorskip("ray")
-RAY = str(Path(sys.executable).parent / "ray")
 
 
 @pytest.fixture(scope="module")
 def ray_address():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    temp = tempfile.mkdtemp(prefix="ray")
-    subprocess.run(
-        [RAY, "start", "--head", "--num-cpus", "2", "--port", str(port), "--include-dashboard=false",
-         "--disable-usage-stats", "--temp-dir", temp],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    yield f"127.0.0.1:{port}"
-    subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
-    shutil.rmtree(temp, ignore_errors=True)
+    """A one-node Ray cluster of this test's own (`ray stop` would stop every Ray on the machine)."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    yield cluster.address
+    cluster.shutdown()
 
 
 def _procs(marker: str) -> list[str]:

@@ -8,6 +8,7 @@ fail), and reading the node table once a second. The agent's loop only reads the
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -141,6 +142,11 @@ class RayPool:
                 wait = REFRESH_S
             except Exception as e:  # the cluster is down or unreachable: say so, try again
                 message = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+                if not self.connected.is_set() and "RAY_AUTH_MODE" not in os.environ:
+                    message += (
+                        " (a cluster with token authentication needs RAY_AUTH_MODE=token and its token,"
+                        " ~/.ray/auth_token or RAY_AUTH_TOKEN, where the agent starts)"
+                    )
                 if message != self.error:
                     log.error("Ray cluster at %s: %s", self.address, message)
                 self.error = message
