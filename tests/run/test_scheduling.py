@@ -81,3 +81,13 @@ def test_jobs_view_follows_submissions_starts_cancels_and_ends(tmp_path):
     view.refresh()
     assert view.running() == [] and [j.id for j in view.pending()] == [c]
     assert view.pending() == store.list_jobs(["PENDING"], with_attempts=True)  # the same as a full read
+
+
+def test_a_job_that_finished_before_its_preemption_took_effect_succeeds(tmp_path):
+    store = _store(tmp_path)
+    (job,) = store.submit_many([_spec()])
+    store.start_attempt(job, "n0", [], run_dir_for, [NodeSlice("n0", 0, 1.0, 0)])
+    state = store.finish_attempt(
+        job, 1, exit_code=0, signal=None, reason="exited with code 0", preempted=True
+    )
+    assert state == "SUCCEEDED" and store.get(job).reason == "exited with code 0"

@@ -202,7 +202,8 @@ class Agent:
             elif check_memory and job.memory_bytes and executor is self.executor:
                 self._check_memory(key, job, attempt)
             return False
-        reason = self.overrides.get(key) or outcome.reason
+        finished = outcome.exit_code == 0 and outcome.signal is None
+        reason = (None if finished else self.overrides.get(key)) or outcome.reason
         if outcome.lost_nodes:  # not schedulable from now on, before the pool's next read says so
             self.store.register_nodes([], lost=list(outcome.lost_nodes))
             self._lost_at.update(dict.fromkeys(outcome.lost_nodes, time.time()))

@@ -364,8 +364,9 @@ class Store:
         log_tail: str | None = None,
         preempted: bool = False,
     ) -> JobState:
-        """Close an attempt and move the job on: CANCELLED when a cancel was requested, PENDING when
-        preempted, SUCCEEDED on exit 0, PENDING again while retries are left, FAILED otherwise."""
+        """Close an attempt and move the job on: CANCELLED when a cancel was requested, SUCCEEDED on exit
+        0 (also when a preemption came too late to stop it), PENDING when preempted, PENDING again
+        while retries are left, FAILED otherwise."""
         now = time.time()
         with self._tx() as s:
             job = self._lock_job(s, job_id)
@@ -381,10 +382,10 @@ class Store:
             attempt.log_tail = log_tail
             if job.cancel_requested:
                 new, why = JobState.CANCELLED, "cancelled by user"
+            elif exit_code == 0 and signal is None:  # it finished before a preemption could stop it
+                new, why = JobState.SUCCEEDED, reason
             elif preempted:
                 new, why = JobState.PENDING, reason
-            elif exit_code == 0 and signal is None:
-                new, why = JobState.SUCCEEDED, reason
             elif number <= job.retries:
                 used = f"{number} of {job.retries + 1} attempts used"
                 new, why = JobState.PENDING, f"retrying ({used}): {reason}"
