@@ -31,7 +31,7 @@ pruner: {type: median, startup_trials: 1}
 sampler: random
 seed: 0
 study: tiny
-enqueue: [{x: 0.9}, {x: 0.8}, {x: 0.1}, {x: 0.0}]
+enqueue: [{x: 0.8}, {x: 0.9}, {x: 0.1}, {x: 0.0}]
 """
 )
 
@@ -49,13 +49,15 @@ def test_study_runs_trials_as_jobs_prunes_fails_and_resumes(tmp_path: Path, suan
     assert result.exit_code == 0, result.stderr
     doc = result.json()
     trials = {t["number"]: t for t in doc["trials"]}
-    assert [trials[n]["params"]["x"] for n in range(4)] == [0.9, 0.8, 0.1, 0.0]
+    # The better trial starts second, so it cannot be pruned against the first however the two
+    # interleave (a worse second trial would be, whenever the first finished before it reported).
+    assert [trials[n]["params"]["x"] for n in range(4)] == [0.8, 0.9, 0.1, 0.0]
     assert [trials[n]["state"] for n in range(4)] == ["COMPLETE", "COMPLETE", "PRUNED", "FAIL"]
-    assert trials[0]["value"] == pytest.approx(3.6)  # the last score the job printed
-    assert trials[1]["value"] == pytest.approx(3.2)
+    assert trials[0]["value"] == pytest.approx(3.2)  # the last score the job printed
+    assert trials[1]["value"] == pytest.approx(3.6)
     assert trials[2]["reason"] == "pruned at step 0"  # 0.1 is far below the finished trials' median
     assert "exited with code 3" in trials[3]["reason"]
-    assert doc["best"] == {"number": 0, "params": {"x": 0.9}, "value": pytest.approx(3.6)}
+    assert doc["best"] == {"number": 1, "params": {"x": 0.9}, "value": pytest.approx(3.6)}
     assert doc["stopped_because"] == "trials"
     assert doc["study"] == "tiny" and doc["parallel"] == 2
     assert doc["device_hours_used"] == pytest.approx(sum(t["device_hours"] for t in doc["trials"]), abs=1e-5)
