@@ -17,6 +17,7 @@ nodes as --ray-nodes; a 100-node cluster does not fit one small machine). Goal: 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from suanli.jobs.spec import parse_spec
+from suanli.run.agent import GC_THRESHOLDS
 from suanli.run.local import run_dir_for
 from suanli.run.ray_pool import read_nodes
 from suanli.run.schedconfig import make_policy
@@ -160,6 +162,7 @@ def main() -> None:
     ap.add_argument("--ray-nodes", type=int, default=8)
     args = ap.parse_args()
     os.environ.setdefault("SUANLI_HOME", tempfile.mkdtemp())
+    gc.set_threshold(*GC_THRESHOLDS)  # as the agent runs
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     if args.only in (None, "decide"):
         decide(args.repeat)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -55,6 +56,9 @@ HISTORY_REFRESH_SECONDS = 10.0  # finished jobs' run times change slowly; not re
 REQUEST_DEADLINE_SECONDS = 10.0  # a client has this long to send its whole request
 MAX_CONCURRENT_REQUESTS = 64
 SYNC_TIMEOUT_SECONDS = 120.0
+# Each pass builds tens of thousands of short-lived objects beside a large, long-lived queue; with the
+# interpreter's default thresholds most of a decision's time went to collecting (bench_live.py).
+GC_THRESHOLDS = (50_000, 20, 100)
 RAY_READ_TIMEOUT_S = 60.0  # a request waits this long for a Ray pool's first read of its nodes
 _KEY = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _OVERRIDES = {"backend", "ray_address", "user"}
@@ -597,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     job_umask = os.umask(0o077)  # whatever the agent writes is its user's alone; jobs get the user's
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         pool = load_pool_config(args.ray_address)
     except SuanliError as e:
