@@ -59,6 +59,7 @@ import time
 from pathlib import Path
 
 import yaml
+from bench_simulate import shared_data  # benchmarks/ is the script's folder, so on the path
 
 from suanli.schedule import get_policy
 from suanli.schedule.simulate import TraceJob, load_trace, parse_cluster, simulate, summarize
@@ -95,14 +96,6 @@ print(f"FIDELITY end={time.time():.3f}", flush=True)
 
 def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def shared_data() -> Path:
-    env = os.environ.get("SUANLI_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    if not (path / "traces").is_dir():
-        sys.exit("traces not found: set SUANLI_SHARED_DATA to the shared/data folder")
-    return path.resolve()
 
 
 # ---- the slice ------------------------------------------------------------------------------------

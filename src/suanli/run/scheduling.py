@@ -68,16 +68,30 @@ def job_history(store: Store, limit: int = 500) -> HistoryEstimator:
     return history
 
 
+def _cached_request(
+    job: JobRecord, history: HistoryEstimator | None, cache: dict[tuple[int, int], JobRequest] | None
+) -> JobRequest:
+    """`job_request`, kept in `cache` until the job's attempts change."""
+    if cache is None:
+        return job_request(job, history)
+    key = (job.id, len(job.attempts))
+    request = cache.get(key)
+    if request is None:
+        request = cache[key] = job_request(job, history)
+    return request
+
+
 def cluster_state(
     nodes: Sequence[NodeRecord],
     running: Sequence[tuple[JobRecord, AttemptRecord]],
     history: HistoryEstimator | None = None,
+    cache: dict[tuple[int, int], JobRequest] | None = None,
 ) -> ClusterState:
     """The pool's usable nodes (UP) with what is free on them, and the jobs running there, each on the
     slices its attempt holds (what is free is worked out from those, not read again)."""
     jobs = [
         RunningJob(
-            job_request(j, history),
+            _cached_request(j, history, cache),
             tuple(Slice(s.node, s.gpus, s.cpus, s.memory_bytes) for s in attempt_slices(j, a)),
             a.started_at,
         )
@@ -207,19 +221,11 @@ def decide_now(
     if pending is None:
         pending = store.list_jobs([JobState.PENDING], with_attempts=True)
     jobs = {j.id: j for j in [*pending, *extra]}
-    if cache is None:
-        requests = {job_id: job_request(j, history) for job_id, j in jobs.items()}
-    else:
-        requests = {}
-        for job_id, j in jobs.items():
-            key = (job_id, len(j.attempts))
-            request = cache.get(key)
-            if request is None:
-                request = cache[key] = job_request(j, history)
-            requests[job_id] = request
-        if len(cache) > 2 * len(jobs) + 1000:  # forget jobs that left the queue
-            for key in [k for k in cache if k[0] not in jobs]:
-                del cache[key]
-    cluster = cluster_state(nodes, running, history)
+    requests = {job_id: _cached_request(j, history, cache) for job_id, j in jobs.items()}
+    cluster = cluster_state(nodes, running, history, cache)
+    if cache is not None and len(cache) > 2 * (len(jobs) + len(running)) + 1000:  # forget ended jobs
+        live = set(jobs) | {j.id for j, _ in running}
+        for key in [k for k in cache if k[0] not in live]:
+            del cache[key]
     decisions = policy.decide(list(requests.values()), cluster, time.time() if now is None else now)
     return Pass(policy.name, decisions, requests, jobs, cluster)
