@@ -3,14 +3,13 @@ stopped after it."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
 import uuid
 from pathlib import Path
 
 import pytest
+
+from jobhelpers import cleanup_home
 
 
 @pytest.fixture(autouse=True)
@@ -21,17 +20,7 @@ def suanli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SUANLI_DB_URL", raising=False)
     monkeypatch.setenv("SUANLI_POLICY", "fifo")
     yield home
-    _cleanup(home)
-
-
-def _cleanup(home: Path) -> None:
-    info = home / "agent.json"
-    if info.exists():
-        with contextlib.suppress(ProcessLookupError, ValueError, KeyError):
-            os.kill(json.loads(info.read_text())["pid"], signal.SIGKILL)
-    for pid_file in home.glob("logs/job-*/attempt-*/shim.pid"):
-        with contextlib.suppress(ProcessLookupError, ValueError, PermissionError):
-            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+    cleanup_home(home)
 
 
 @pytest.fixture

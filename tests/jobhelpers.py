@@ -3,8 +3,10 @@ the path). Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,10 +16,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120, check: bool = False):
-    """Run `python -m suanli ARGS` as a user would; returns the CompletedProcess."""
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, check: bool = False,
+    input_text: str | None = None,
+):  # fmt: skip
+    """Run `python -m suanli ARGS` as a user would (`input_text` on stdin); returns the CompletedProcess."""
     proc = subprocess.run(
         [sys.executable, "-m", "suanli", *args],
+        input=input_text,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -86,3 +92,14 @@ def invoke(*args: str) -> Invoked:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Invoked(result.exit_code, result.stdout, result.stderr)
+
+
+def cleanup_home(home: Path) -> None:
+    """Kill the agent and the job process groups a test left running under `home`."""
+    info = home / "agent.json"
+    if info.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError, KeyError):
+            os.kill(json.loads(info.read_text())["pid"], signal.SIGKILL)
+    for pid_file in home.glob("logs/job-*/attempt-*/shim.pid"):
+        with contextlib.suppress(ProcessLookupError, ValueError, PermissionError):
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)

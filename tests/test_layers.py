@@ -18,7 +18,7 @@ ALLOWED = {
     "plan": {"core", "catalog", "estimate", "jobs"},
     "store": {"core", "jobs"},
     "schedule": {"core", "catalog", "jobs", "estimate"},
-    "run": {"core", "catalog", "jobs", "store", "schedule", "estimate"},
+    "run": {"core", "catalog", "jobs", "store", "schedule", "estimate", "plan"},
     "train": {"core"},
     "compress": {"core", "catalog", "estimate"},
     "monitor": {"core", "catalog", "store"},

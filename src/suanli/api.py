@@ -13,11 +13,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from suanli.core.errors import BadInput, SuanliError
-from suanli.jobs.spec import JobSpec, load_spec
+from suanli.jobs.spec import JobSpec, load_spec, stored_spec
 from suanli.jobs.states import JobState
 from suanli.run import admission, control
 from suanli.run.metrics import READ_BYTES
 from suanli.run.pool import load_pool_config
+from suanli.store.identity import Principal
 from suanli.store.records import EventRecord, JobRecord, NodeRecord
 from suanli.store.store import Store
 
@@ -26,10 +27,18 @@ POOL_READ_TIMEOUT_S = 180.0  # the agent connects to a Ray pool and reads its no
 
 
 class Client:
-    """One connection to suanli's state; starts the local agent when a call needs it."""
+    """One connection to suanli's state; starts the local agent when a call needs it.
 
-    def __init__(self, db: str | None = None, *, start_agent: bool = True) -> None:
-        self.store = Store(db)
+    With a `principal` (the server makes one Client per caller) every call is checked against its role
+    and project: it reads only its project's jobs, submits into its project as itself, and cancels only
+    what its role lets it manage. Without one it acts as the database's owner, who may do everything."""
+
+    def __init__(
+        self, db: str | None = None, *, start_agent: bool = True, principal: Principal | None = None,
+        store: Store | None = None,
+    ) -> None:  # fmt: skip
+        self.store = store or Store(db)
+        self.principal = principal
         self.start_agent = start_agent
         self._pool_checked_at = 0.0
         self._nodes: list[NodeRecord] = []
@@ -73,10 +82,46 @@ class Client:
 
     def submit_many(self, specs: Sequence[JobSpec], *, key: str | None = None) -> list[int]:
         """Submit several jobs in one transaction (all or none)."""
+        if self.principal is not None:
+            specs = [self._as_principal(s) for s in specs]
         address = next((s.ray_address for s in specs if s.ray_address), None)
         ids = admission.admit(self.store, specs, self.pool(address), key=key)
         self.wake()
         return ids
+
+    def _as_principal(self, spec: JobSpec) -> JobSpec:
+        """The spec as the caller may submit it: their own user, their token's project."""
+        p = self.principal
+        assert p is not None
+        project = p.project if p.project is not None else spec.project
+        p.require(p.can_submit(project), f"submit jobs to project {project}")
+        return spec.model_copy(update={"user": p.user, "project": project})
+
+    def resubmit(self, job_id: int) -> int:
+        """Submit a stored job's spec again (with its secrets) as a new job."""
+        record = self.get(job_id)
+        self._require_manage(record, "resubmit")
+        spec = stored_spec(record.spec_data)
+        secrets = self.store.secrets(job_id)
+        return self.submit(spec.model_copy(update={"secrets": secrets, "notes": []}))
+
+    def spec_json(self, job_id: int) -> dict:
+        """The stored spec; env values only for those who manage the job (secrets are never stored)."""
+        record = self.get(job_id)
+        doc = dict(record.spec_data)
+        if not self._may_manage(record):
+            doc["envs"] = dict.fromkeys(doc.get("envs") or {}, "***")
+        return doc
+
+    def _may_manage(self, record: JobRecord) -> bool:
+        return self.principal is None or self.principal.can_manage(record.project, record.user)
+
+    def _require_manage(self, record: JobRecord, action: str) -> None:
+        if self.principal is not None:
+            self.principal.require(self._may_manage(record), f"{action} job {record.id} of {record.user}")
+
+    def _readable(self, project: str | None) -> bool:
+        return self.principal is None or self.principal.can_read(project)
 
     def wake(self) -> None:
         if self.start_agent:
@@ -95,12 +140,31 @@ class Client:
 
     def get(self, job_id: int) -> JobRecord:
         self.revive()
-        return self.store.get(job_id)
+        record = self.store.get(job_id)
+        if not self._readable(record.project):
+            assert self.principal is not None
+            self.principal.require(False, f"read job {job_id} of project {record.project}")
+        return record
 
-    def jobs(self, *, all: bool = False, user: str | None = None, limit: int = 50) -> list[JobRecord]:
-        """Recent jobs; without `all`, only those not yet finished plus the last few finished."""
+    def jobs(
+        self, *, all: bool = False, user: str | None = None, limit: int = 50,
+        states: Sequence[str] | None = None, before_id: int | None = None, name: str | None = None,
+    ) -> list[JobRecord]:  # fmt: skip
+        """Recent jobs the caller may read; without `all`, only those not yet finished plus the last few
+        finished. `before_id` pages back; `states` and `name` (a part of it) filter."""
         self.revive()
-        jobs = self.store.list_jobs(user=user, limit=limit, with_attempts=True)
+        projects = None
+        if self.principal is not None and not self.principal.is_admin:
+            projects = [self.principal.project] if self.principal.project else []
+        known = [str(s) for s in JobState]
+        for state in states or ():
+            if state not in known:
+                raise BadInput("state", state, "must be one of " + ", ".join(known))
+        wanted = None if states is None else [JobState(s) for s in states]
+        jobs = self.store.list_jobs(
+            wanted, user=user, limit=limit, with_attempts=True, projects=projects, before_id=before_id,
+            name=name,
+        )  # fmt: skip
         return (
             jobs if all else [j for j in jobs if not j.is_terminal] + [j for j in jobs if j.is_terminal][:10]
         )
@@ -126,19 +190,22 @@ class Client:
                 **_queue_row(decided.jobs[job_id]),
             }
             for i, (job_id, why) in enumerate(decided.order())
+            if self._readable(decided.jobs[job_id].project)
         ]
 
     def events(self, job_id: int) -> list[EventRecord]:
-        self.store.get(job_id)
+        self.get(job_id)
         return self.store.events(job_id)
 
     def metric_history(self, job_id: int) -> list[dict]:
+        self.get(job_id)
         return self.store.metric_history(job_id)
 
     # ---- acting -------------------------------------------------------------------------------
 
     def cancel(self, job_id: int, *, wait: bool = True, timeout_s: float = 60.0) -> JobRecord:
         """Cancel a job; waits (by default) until its processes are gone."""
+        self._require_manage(self.get(job_id), "cancel")
         state = self.store.request_cancel(job_id)
         if state is JobState.RUNNING:
             self.wake()
@@ -157,17 +224,22 @@ class Client:
                 raise SuanliError(f"job {job_id} is still {record.state} after {timeout_s:.0f} s")
             time.sleep(POLL_SECONDS * 2)
 
-    def follow(self, job_id: int, attempt: int | None = None, *, follow: bool = True) -> Iterator[str]:
+    def follow(
+        self, job_id: int, attempt: int | None = None, *, follow: bool = True, idle_s: float | None = None,
+        poll_s: float = POLL_SECONDS,
+    ) -> Iterator[str]:  # fmt: skip
         """The job's log text as it grows; with `follow`, until the job ends (across retries).
 
-        A specific `attempt` shows only that attempt's log.
+        A specific `attempt` shows only that attempt's log. With `idle_s`, an empty string comes after
+        that long without output (a server uses it to notice a reader that has gone).
         """
-        record = self.store.get(job_id)
+        record = self.get(job_id)
         if attempt is not None and not any(a.number == attempt for a in record.attempts):
             numbers = ", ".join(str(a.number) for a in record.attempts) or "none yet"
             raise BadInput("attempt", attempt, f"job {job_id} has attempts: {numbers}")
         current = attempt or (record.last_attempt.number if record.last_attempt else None)
         offset = 0
+        last_yield = time.monotonic()
         while True:
             record = self.store.get(job_id)
             if current is None and record.attempts:
@@ -185,9 +257,13 @@ class Client:
                     pass
             if chunk:
                 yield chunk
+                last_yield = time.monotonic()
                 continue
             if not follow:
                 return
+            if idle_s is not None and time.monotonic() - last_yield > idle_s:
+                yield ""
+                last_yield = time.monotonic()
             latest = record.last_attempt
             attempt_over = latest is None or latest.number != current or latest.ended_at is not None
             if attempt is None and latest is not None and current is not None and latest.number > current:
@@ -196,7 +272,7 @@ class Client:
                 continue
             if attempt_over and (record.is_terminal or attempt is not None):
                 return
-            time.sleep(POLL_SECONDS)
+            time.sleep(poll_s)
 
 
 def _queue_row(job: JobRecord) -> dict:

@@ -57,7 +57,15 @@ GROUPS = [p for p, c in COMMANDS.items() if hasattr(c, "commands")]
 LEAVES = {p: c for p, c in COMMANDS.items() if not hasattr(c, "commands")}
 # These start the agent, run jobs or train models: only their --help is fuzzed. `run` runs with
 # --dry-run, always given first.
-HELP_ONLY = {("submit",), ("tune",), ("compress",), ("agent", "start"), ("agent", "stop")}
+HELP_ONLY = {
+    ("submit",),
+    ("tune",),
+    ("compress",),
+    ("agent", "start"),
+    ("agent", "stop"),
+    ("server",),
+    ("login",),
+}
 STARTS_WORK = {"run", "start", "stop"} | {name for path in HELP_ONLY for name in path if name != "agent"}
 SAFE = sorted(p for p in LEAVES if p not in HELP_ONLY)
 NAMES = sorted({name for path in COMMANDS for name in path})

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from suanli.cli.output import clock, emit_json, err, metrics_line, out, safe, seconds
-from suanli.cli.state import client, db_url
+from suanli.cli.state import client, db_url, remote
 from suanli.core.errors import BadInput
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
@@ -76,8 +76,8 @@ def run(
     c = client()
     spec = c.load(job_file, _envs(env), _overrides(backend, ray_address))
     if dry_run:
-        result = flow.run(spec, client=c, dry_run=True)
-        doc = result.dry_run or {}
+        remote_run = getattr(c, "remote", False)
+        doc = (c.dry_run(spec) if remote_run else flow.run(spec, client=c, dry_run=True).dry_run) or {}
         if as_json:
             emit_json(doc)
             return
@@ -130,7 +130,7 @@ def run(
         log_console.file.flush()
 
     try:
-        result = flow.run(spec, client=c, on_event=on_event, on_log=on_log)
+        result = flow.run(spec, client=c, on_event=on_event, on_log=on_log)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         if job_id:
             err.print(f"\ncancelling job {job_id[0]} ...")
@@ -162,7 +162,11 @@ def submit(
     """Queue a job and return its id at once; the job runs on after this command exits."""
     from suanli.run import control
 
-    job_id = control.submit(job_file, _envs(env), db_url(), _overrides(backend, ray_address))
+    c = remote()
+    if c is not None:
+        job_id = c.submit(c.load(job_file, _envs(env), _overrides(backend, ray_address)))
+    else:
+        job_id = control.submit(job_file, _envs(env), db_url(), _overrides(backend, ray_address))
     if as_json:
         emit_json({"id": job_id, "status": "PENDING"})
     else:

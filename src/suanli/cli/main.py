@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from suanli.cli import catalog, cluster, compress, estimate, jobs, plan, simulate, tune
+from suanli.cli import catalog, cluster, compress, estimate, jobs, plan, simulate, team, tune
 from suanli.cli.state import set_db
 from suanli.core.errors import SuanliError, did_you_mean, printable
 
@@ -193,6 +193,14 @@ app.add_typer(catalog.app, name="catalog")
 app.command("simulate")(simulate.simulate)
 app.command("compress")(compress.compress)
 app.command("tune")(tune.tune)
+app.command("server")(team.server)
+app.command("login")(team.login)
+app.command("logout")(team.logout)
+app.add_typer(team.user_app, name="user")
+app.add_typer(team.project_app, name="project")
+app.add_typer(team.token_app, name="token")
+app.add_typer(team.quota_app, name="quota")
+app.command("audit")(team.audit)
 
 
 def main() -> None:

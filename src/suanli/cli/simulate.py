@@ -5,7 +5,6 @@ that `suanli --help` stays fast."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import sys
@@ -45,17 +44,6 @@ def _policy_names(policy: str | None, compare: str | None) -> list[str]:
     for name in names:
         get_policy(name)  # unknown names fail here, before the trace is read, listing the known ones
     return names
-
-
-def _make_policy(name: str, placement: str, preemption_cost: float):
-    from suanli.schedule.policies import POLICIES
-
-    cls = POLICIES[name]
-    params = inspect.signature(cls).parameters
-    options: dict[str, object] = {"consolidate": placement != "count"}
-    if "preemption_cost_s" in params:
-        options["preemption_cost_s"] = preemption_cost
-    return cls(**{k: v for k, v in options.items() if k in params})
 
 
 def _row(summary: object) -> list[str]:
@@ -121,6 +109,7 @@ def simulate(
         load_throughputs,
         load_trace,
         parse_cluster,
+        replay_policy,
         summarize,
         utilization_series,
     )
@@ -169,7 +158,7 @@ def simulate(
             result = replay(
                 jobs,
                 nodes,
-                _make_policy(name, placement, preemption_cost),
+                replay_policy(name, placement, preemption_cost),
                 preemption_cost_s=preemption_cost,
                 placement=placement,
                 skip_invalid=True,

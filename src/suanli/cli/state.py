@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from suanli.api import Client
+    from suanli.remote import RemoteClient
 
 _options: dict[str, str | None] = {"db": None}
-_client: list[Client] = []
+_client: list[Client | RemoteClient] = []
 
 
 def set_db(url: str | None) -> None:
@@ -21,10 +22,21 @@ def db_url() -> str:
     return normalize_db_url(_options["db"]) if _options["db"] else default_db_url()
 
 
-def client() -> Client:
-    """The Client for this invocation (imported lazily: the CLI starts without the library loaded)."""
+def remote() -> RemoteClient | None:
+    """The team server this user logged in to (`suanli login`), unless --db names a database."""
+    if _options["db"]:
+        return None
+    from suanli.remote import RemoteClient, load_credentials
+
+    creds = load_credentials()
+    return RemoteClient(creds) if creds else None
+
+
+def client() -> Client | RemoteClient:
+    """The Client for this invocation: the team server's after `suanli login`, else the local state
+    (imported lazily: the CLI starts without the library loaded)."""
     if not _client:
         from suanli.api import Client
 
-        _client.append(Client(_options["db"]))
+        _client.append(remote() or Client(_options["db"]))
     return _client[0]

@@ -130,3 +130,24 @@ def input_file(path: str | Path, field: str, *, inside: str | None = None) -> Pa
         hint = f"did you mean {p / inside}?" if inside and (p / inside).is_file() else None
         raise BadInput(field, str(path), "is a directory, not a file", hint=hint)
     raise BadInput(field, str(path), "does not exist" if not p.exists() else "is not a regular file")
+
+
+class Unauthorized(SuanliError):
+    """No valid credentials: a missing, unknown, expired or revoked token, or a wrong password (HTTP 401)."""
+
+    exit_code = 2
+    status = 401
+
+
+class Forbidden(SuanliError):
+    """Valid credentials whose role or project does not allow the action (HTTP 403)."""
+
+    exit_code = 2
+    status = 403
+
+
+class TooManyAttempts(SuanliError):
+    """Too many failed logins in a short time (HTTP 429)."""
+
+    exit_code = 2
+    status = 429

@@ -324,6 +324,9 @@ class JobSpec(_Strict):
     # SIGKILL ("30s"; 0 kills at once).
     grace_period_s: float = Field(DEFAULT_GRACE_S, alias="grace_period")
     user: str = Field(default_factory=lambda: os.environ.get("SUANLI_USER") or getpass.getuser())
+    # The team the job is accounted to and scheduled with (a server's project; the server sets it from
+    # the submitter's token). Its fair share and quotas are the project's.
+    project: str | None = Field(None, max_length=64)
     labels: dict[str, str] = Field(default_factory=dict)
     backend: Literal["local", "ray"] = "local"
     ray_address: str | None = None  # backend ray: the cluster; else RAY_ADDRESS, else a local Ray

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from suanli.core.workload import workload_from_dict
 from suanli.jobs.spec import JobSpec
 from suanli.run.pool import choose_fitting, discover_local_node
+from suanli.run.quotas import QuotaGate, check_can_ever_fit
 from suanli.store.records import NodeRecord
 from suanli.store.store import Store
 
@@ -32,10 +33,12 @@ def admit(
     ever fit the pool (its nodes that are UP); all or none. A submission retried with the same
     idempotency `key` returns the ids stored the first time."""
     nodes = pool(store) if nodes is None else nodes
+    gate = QuotaGate.load(store, with_usage=False)  # the limits: usage is the scheduler's to count
     chosen = []
     for spec in specs:
         if spec.workload:  # the scheduler times it with the estimator: a typo is named now, not ignored
             workload_from_dict(spec.workload.to_dict())
         # Of several accelerator choices, the first the pool can hold is the one it queues for.
         chosen.append(choose_fitting(spec, nodes))
+        check_can_ever_fit(gate, chosen[-1])
     return store.submit_many(chosen, key)

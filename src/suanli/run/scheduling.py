@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from suanli.jobs.states import JobState
+from suanli.run.quotas import QuotaGate
 from suanli.schedule.estimates import HistoryEstimator, workload_seconds
 from suanli.schedule.policy import ClusterState, Decisions, JobRequest, NodeState, Policy, RunningJob, Slice
 from suanli.store.records import AttemptRecord, JobRecord, NodeRecord, attempt_slices
@@ -48,7 +49,7 @@ def job_request(job: JobRecord, history: HistoryEstimator | None = None) -> JobR
         num_nodes=job.num_nodes,
         gpu_type=job.accelerator,
         user=job.user,
-        team=spec.labels.get("team"),
+        team=job.project or spec.labels.get("team"),
         priority=job.priority,
         estimated_duration_s=estimate,
         estimate_stated=stated,
@@ -221,11 +222,27 @@ def decide_now(
     if pending is None:
         pending = store.list_jobs([JobState.PENDING], with_attempts=True)
     jobs = {j.id: j for j in [*pending, *extra]}
+    now = time.time() if now is None else now
+    gate = QuotaGate.load(store, now)
+    if getattr(policy, "shares_from_quotas", False):
+        policy.use_shares(gate.shares)  # type: ignore[attr-defined]
+    held = {job_id: why for job_id, j in jobs.items() if gate.quotas and (why := gate.why_waits(j))}
     requests = {job_id: _cached_request(j, history, cache) for job_id, j in jobs.items()}
     cluster = cluster_state(nodes, running, history, cache)
     if cache is not None and len(cache) > 2 * (len(jobs) + len(running)) + 1000:  # forget ended jobs
         live = set(jobs) | {j.id for j, _ in running}
         for key in [k for k in cache if k[0] not in live]:
             del cache[key]
-    decisions = policy.decide(list(requests.values()), cluster, time.time() if now is None else now)
+    decisions = policy.decide([r for r in requests.values() if r.id not in held], cluster, now)
+    if gate.quotas:  # starts in one pass count against concurrent-GPU quotas one after another
+        starts = []
+        for start in decisions.starts:
+            why = gate.why_waits(jobs[start.job_id])
+            if why:
+                held[start.job_id] = why
+            else:
+                gate.take(jobs[start.job_id])
+                starts.append(start)
+        decisions.starts = starts
+        decisions.waiting.update(held)
     return Pass(policy.name, decisions, requests, jobs, cluster)

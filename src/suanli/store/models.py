@@ -1,4 +1,5 @@
-"""Tables: nodes, jobs, attempts, metrics and the append-only event log. Times are Unix seconds."""
+"""Tables: nodes, jobs, attempts, metrics, the append-only event log, and the identity of a team (users,
+projects, memberships, tokens, quotas, audit). Times are Unix seconds."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ class Job(Base):
     # A client's key for one submission: a retried submit finds the job it already stored.
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     secrets: Mapped[str | None] = mapped_column(Text, nullable=True)  # encrypted (store/secrets.py)
+    # The team the job is accounted to (a project of the server; None: submitted without one).
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class Attempt(Base):
@@ -103,3 +106,74 @@ class Event(Base):
     from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)  # scrypt; None: tokens only
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    project: Mapped[str] = mapped_column(ForeignKey("projects.name"), primary_key=True)
+    user: Mapped[str] = mapped_column(ForeignKey("users.name"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # project_admin | member | viewer
+
+
+class Token(Base):
+    """An API token: only its SHA-256 is kept; the token itself is shown once, when it is made."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user: Mapped[str] = mapped_column(ForeignKey("users.name"), index=True)
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)  # None: an admin's, all projects
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Quota(Base):
+    """Limits of one user or project: concurrent GPUs, and GPU-hours and dollars per period."""
+
+    __tablename__ = "quotas"
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # user | project
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gpu_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    period: Mapped[str] = mapped_column(String(8), default="month")  # day | week | month
+
+
+class Audit(Base):
+    """Append-only: every mutation made through the server, and every failed login."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -13,6 +13,10 @@ def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
+def from_iso(text: str | None) -> float | None:
+    return None if text is None else datetime.fromisoformat(text).timestamp()
+
+
 @dataclass(frozen=True)
 class NodeSlice:
     """The part of one node an attempt holds."""
@@ -61,7 +65,19 @@ class AttemptRecord:
             "reason": self.reason,
             "log_tail": self.log_tail,
             "log_path": self.log_path,
+            "placement": [vars(s) for s in self.placement],
         }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> AttemptRecord:
+        """The record a server sent (its `to_json`), for the same display as a local one."""
+        return cls(
+            number=doc["number"], node=doc["node"], pid=doc["pid"], pid_started_at=None,
+            gpu_indices=doc["gpu_indices"], run_dir=doc["log_path"].rsplit("/", 1)[0],
+            started_at=from_iso(doc["start"]) or 0.0, ended_at=from_iso(doc["end"]),
+            exit_code=doc["exit_code"], signal=doc["signal"], reason=doc["reason"], log_tail=doc["log_tail"],
+            placement=[NodeSlice(**s) for s in doc.get("placement") or ()],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,9 @@ class JobRecord:
     reason: str | None
     attempts: list[AttemptRecord] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    project: str | None = None
+    # The document a server sent, when this record came from one: printed as it came (`to_json`).
+    sent: dict | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def spec(self) -> JobSpec:
@@ -121,12 +140,15 @@ class JobRecord:
                 "requeued_seconds": round(waited, 3)}  # fmt: skip
 
     def to_json(self) -> dict:
+        if self.sent is not None:
+            return self.sent
         wall = self.wall_seconds
         last = self.last_attempt
         return {
             "id": self.id,
             "name": self.name,
             "user": self.user,
+            "project": self.project,
             "status": self.state,
             "priority": self.priority,
             "resources": {
@@ -147,6 +169,21 @@ class JobRecord:
             "metrics": self.metrics,
             "log_path": last.log_path if last else None,
         }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> JobRecord:
+        """The record a server sent (its `to_json`); the spec itself is not sent (`spec_data` is empty)."""
+        res = doc["resources"]
+        accel, gpus = next(iter(res["accelerators"].items()), (None, 0))
+        return cls(
+            id=doc["id"], name=doc["name"], user=doc["user"], state=doc["status"], priority=doc["priority"],
+            spec_data={}, cpus=res["cpus"], memory_bytes=res["memory_bytes"], accelerator=accel, gpus=gpus,
+            num_nodes=doc["num_nodes"], num_workers=doc["num_workers"], retries=doc["retries"],
+            submitted_at=from_iso(doc["submitted_at"]) or 0.0, started_at=from_iso(doc["started_at"]),
+            ended_at=from_iso(doc["ended_at"]), cancel_requested=False, reason=doc["reason"],
+            attempts=[AttemptRecord.from_json(a) for a in doc["attempts"]], metrics=doc["metrics"],
+            project=doc.get("project"), sent=doc,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -187,6 +224,18 @@ class NodeRecord:
             ],
             "heartbeat_at": iso(self.heartbeat_at),
         }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> NodeRecord:
+        accel, gpus = next(iter(doc["accelerators"].items()), (None, 0))
+        return cls(
+            name=doc["name"], cpus=doc["cpus"], memory_bytes=doc["memory_bytes"], accelerator=accel,
+            gpus=gpus, status=doc["status"], heartbeat_at=from_iso(doc["heartbeat_at"]) or 0.0,
+            used_cpus=doc["used_cpus"], used_memory_bytes=doc["used_memory_bytes"],
+            used_gpus=doc["used_gpus"], running_jobs=doc["running_jobs"], pool=doc["pool"],
+            jobs=[(j["job_id"], NodeSlice(doc["name"], j["gpus"], j["cpus"], j["memory_bytes"]))
+                  for j in doc["jobs"]],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,10 @@ def storable(text: str) -> bool:
     return "\x00" not in text
 
 
+def _held_gpus(placement: list | None, whole_job: int) -> int:
+    return sum(sl["gpus"] for sl in placement) if placement else whole_job
+
+
 class StoreUnavailable(SuanliError):
     """The database cannot be used (a full disk, a corrupt or unreadable file, a server down): one line
     naming it, never a traceback."""
@@ -221,6 +225,7 @@ class Store:
         return m.Job(
             name=spec.name,
             user=spec.user,
+            project=spec.project,
             priority=spec.priority,
             state=JobState.PENDING,
             spec=doc,
@@ -275,11 +280,21 @@ class Store:
         limit: int | None = None,
         with_attempts: bool = False,
         ids: Collection[int] | None = None,
+        projects: Collection[str] | None = None,
+        before_id: int | None = None,
+        name: str | None = None,
     ) -> list[JobRecord]:
-        """Jobs, newest first (only those with `ids` when given)."""
+        """Jobs, newest first (only those with `ids`, in `projects`, older than `before_id` (the next
+        page), or whose name contains `name`, when given)."""
         q = select(m.Job).order_by(m.Job.id.desc())
         if ids is not None:
             q = q.where(m.Job.id.in_(list(ids)))
+        if projects is not None:
+            q = q.where(m.Job.project.in_(list(projects)))
+        if before_id is not None:
+            q = q.where(m.Job.id < before_id)
+        if name:
+            q = q.where(m.Job.name.contains(name, autoescape=True))
         if states is not None:
             q = q.where(m.Job.state.in_([str(x) for x in states]))
         if user is not None:
@@ -301,6 +316,23 @@ class Store:
                     attempts.setdefault(a.job_id, []).append(self._attempt(a))
             metrics = self._latest_metrics(s, [j.id for j in jobs]) if jobs else {}
             return [self._record(j, attempts.get(j.id, []), metrics.get(j.id)) for j in jobs]
+
+    def usage_rows(self, since: float) -> list[tuple[str, str | None, str | None, int, float, float | None]]:
+        """(user, project, accelerator, GPUs held, start, end) of every attempt that ran after `since`:
+        what quotas and usage reports count."""
+        q = (
+            select(m.Job.user, m.Job.project, m.Job.accelerator, m.Job.gpus, m.Job.num_nodes)
+            .add_columns(m.Attempt.placement, m.Attempt.started_at, m.Attempt.ended_at)
+            .join(m.Attempt, m.Attempt.job_id == m.Job.id)
+            .where((m.Attempt.ended_at.is_(None)) | (m.Attempt.ended_at > since))
+        )
+        with self._read() as s:
+            rows = s.execute(q).all()
+        return [
+            (r.user, r.project, r.accelerator, held, r.started_at, r.ended_at)
+            for r in rows
+            for held in [_held_gpus(r.placement, r.gpus * r.num_nodes)]
+        ]
 
     def running(self, node: str | None = None) -> list[tuple[JobRecord, AttemptRecord]]:
         """RUNNING jobs with their current attempt (optionally only those on `node`)."""
@@ -564,6 +596,7 @@ class Store:
             id=j.id,
             name=j.name,
             user=j.user,
+            project=j.project,
             state=j.state,
             priority=j.priority,
             spec_data=j.spec,

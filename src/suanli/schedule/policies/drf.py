@@ -30,7 +30,14 @@ class DominantResourceFair:
         self.weights = dict(weights or {})
         self.borrowing = borrowing
         self.preemptive = bool(self.quotas)
+        # With no quotas given, the live scheduler gives it the projects' concurrent-GPU quotas.
+        self.shares_from_quotas = not self.quotas
         self.idle_until_release = "fit"  # simulator shortcut (non-preemptive mode only)
+
+    def use_shares(self, quotas: Mapping[str, int]) -> None:
+        """Take guaranteed shares from the team's quota settings (the live scheduler, every pass)."""
+        self.quotas = dict(quotas)
+        self.preemptive = bool(self.quotas)
 
     def decide(self, pending: Sequence[JobRequest], cluster: ClusterState, now_s: float) -> Decisions:
         total_g = sum(n.gpus for n in cluster.nodes) or 1

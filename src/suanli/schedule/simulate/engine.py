@@ -325,3 +325,17 @@ def simulate(
 
 def _replace(req: JobRequest, **changes: object) -> JobRequest:
     return replace(req, **changes)
+
+
+def replay_policy(name: str, placement: str = "consolidated", preemption_cost_s: float = 0.0):  # type: ignore[no-untyped-def]
+    """The policy `name` set up for a replay with this placement and preemption cost."""
+    import inspect
+
+    from suanli.schedule.policies import POLICIES
+
+    cls = POLICIES[name]
+    params = inspect.signature(cls).parameters
+    options: dict[str, object] = {"consolidate": placement != "count"}
+    if "preemption_cost_s" in params:
+        options["preemption_cost_s"] = preemption_cost_s
+    return cls(**{k: v for k, v in options.items() if k in params})

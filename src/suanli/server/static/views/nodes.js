@@ -1,0 +1,78 @@
+// Nodes: each node's capacity, what is used, and which jobs run there.
+
+import { api } from "../api.js";
+import { fmtBytes, fmtNumber, h, meter, replace, table, timeCell } from "../dom.js";
+
+const REFRESH_MS = 5000;
+
+function gpus(node) {
+  const entries = Object.entries(node.accelerators || {});
+  const total = entries.reduce((n, [, v]) => n + v, 0);
+  return { total, types: entries.map(([t, n]) => `${n}× ${t}`).join(", ") };
+}
+
+export function renderNodes(main, { flash }) {
+  const totals = h("span", { class: "muted", "data-testid": "nodes-total" });
+  const box = h("div", { class: "table-box", "data-testid": "nodes" }, h("p", { class: "muted" }, "Loading…"));
+  main.append(h("div", { class: "toolbar" }, h("h1", null, "Nodes"), totals), box);
+  const columns = [
+    { label: "Node", cell: (n) => h("strong", null, n.name) },
+    { label: "Pool", cell: (n) => n.pool },
+    { label: "Status", cell: (n) => h("span", { class: `badge n-${String(n.status).toLowerCase()}` }, n.status) },
+    { label: "CPUs", class: "meter-cell", cell: (n) => meter(n.used_cpus, n.cpus, `${fmtNumber(n.used_cpus)} / ${fmtNumber(n.cpus)}`) },
+    {
+      label: "Memory",
+      class: "meter-cell",
+      cell: (n) => meter(n.used_memory_bytes, n.memory_bytes, `${fmtBytes(n.used_memory_bytes)} / ${fmtBytes(n.memory_bytes)}`),
+    },
+    {
+      label: "GPUs",
+      class: "meter-cell",
+      cell: (n) => {
+        const g = gpus(n);
+        return g.total ? meter(n.used_gpus, g.total, `${n.used_gpus} / ${g.types}`) : h("span", { class: "muted" }, "none");
+      },
+    },
+    {
+      label: "Running",
+      cell: (n) =>
+        (n.jobs || []).length
+          ? h(
+              "ul",
+              { class: "plain" },
+              n.jobs.map((j) => {
+                const parts = [`${fmtNumber(j.cpus)} CPU`];
+                if (j.memory_bytes) parts.push(fmtBytes(j.memory_bytes));
+                if (j.gpus) parts.push(`${j.gpus} GPU`);
+                return h("li", null, h("a", { href: `#/jobs/${j.job_id}`, "data-testid": "job-link" }, `job ${j.job_id}`), ` ${parts.join(", ")}`);
+              }),
+            )
+          : h("span", { class: "muted" }, "idle"),
+    },
+    { label: "Heartbeat", cell: (n) => timeCell(n.heartbeat_at) },
+  ];
+  let controller = null;
+  const load = async () => {
+    controller?.abort();
+    controller = new AbortController();
+    try {
+      const doc = await api.get("/api/nodes", null, { signal: controller.signal });
+      const nodes = doc.nodes || [];
+      const up = nodes.filter((n) => n.status === "UP");
+      const sum = (k) => up.reduce((a, n) => a + (n[k] || 0), 0);
+      const g = up.reduce((a, n) => a + gpus(n).total, 0);
+      totals.textContent = `${up.length} of ${nodes.length} up · CPUs ${fmtNumber(sum("used_cpus"))}/${fmtNumber(sum("cpus"))} · GPUs ${sum("used_gpus")}/${g} · ${sum("running_jobs")} running`;
+      replace(box, table(columns, nodes, { testid: "nodes-table", empty: "No nodes registered yet.", rowTestid: (n) => `node-${n.name}` }));
+    } catch (e) {
+      if (e.name !== "AbortError") flash(e);
+    }
+  };
+  load();
+  const timer = setInterval(() => {
+    if (!document.hidden) load();
+  }, REFRESH_MS);
+  return () => {
+    clearInterval(timer);
+    controller?.abort();
+  };
+}
