@@ -40,9 +40,16 @@ class Client:
         self.store = store or Store(db)
         self.principal = principal
         self.start_agent = start_agent
-        self._pool_checked_at = 0.0
-        self._nodes: list[NodeRecord] = []
+        self._pool: dict = {"at": 0.0, "nodes": []}  # the pool read last, shared with for_principal's
         self._revived = False
+
+    def for_principal(self, principal: Principal) -> Client:
+        """A Client acting as `principal` over the same store, sharing this one's view of the pool (a
+        server makes one per request)."""
+        c = Client(store=self.store, principal=principal, start_agent=self.start_agent)
+        c._pool = self._pool
+        c._revived = True
+        return c
 
     # ---- submitting ---------------------------------------------------------------------------
 
@@ -60,8 +67,8 @@ class Client:
         """The pool's nodes. On a Ray pool (pool.yaml, RAY_ADDRESS or `ray_address`) the agent reads
         them from the cluster, so it is started and asked for one pass first; otherwise this machine
         is registered if the pool is empty."""
-        if time.monotonic() - self._pool_checked_at < 2.0 and self._nodes and not ray_address:
-            return self._nodes
+        if time.monotonic() - self._pool["at"] < 2.0 and self._pool["nodes"] and not ray_address:
+            return self._pool["nodes"]
         running = control.running_agent() if self.start_agent else None
         on_ray = ray_address or load_pool_config().ray or (running and running.pool != "local")
         if self.start_agent and on_ray:
@@ -70,7 +77,7 @@ class Client:
             nodes = [n for n in self.store.nodes() if n.pool == info.pool]
         else:
             nodes = [n for n in admission.pool(self.store) if n.pool == "local"]
-        self._nodes, self._pool_checked_at = nodes, time.monotonic()
+        self._pool.update(nodes=nodes, at=time.monotonic())
         return nodes
 
     def submit(
@@ -80,12 +87,15 @@ class Client:
         with the same idempotency `key` returns the first call's id and stores nothing."""
         return self.submit_many([self.load(spec, env)], key=key)[0]
 
-    def submit_many(self, specs: Sequence[JobSpec], *, key: str | None = None) -> list[int]:
-        """Submit several jobs in one transaction (all or none)."""
+    def submit_many(
+        self, specs: Sequence[JobSpec], *, key: str | None = None, audit: dict | None = None
+    ) -> list[int]:
+        """Submit several jobs in one transaction (all or none); `audit` ({actor, action, address}) is
+        written to the audit log in it."""
         if self.principal is not None:
             specs = [self._as_principal(s) for s in specs]
         address = next((s.ray_address for s in specs if s.ray_address), None)
-        ids = admission.admit(self.store, specs, self.pool(address), key=key)
+        ids = admission.admit(self.store, specs, self.pool(address), key=key, audit=audit)
         self.wake()
         return ids
 

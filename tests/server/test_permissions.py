@@ -8,8 +8,13 @@ import itertools
 
 import pytest
 
-SPEC = {"name": "matrix", "run": "sleep 600", "resources": {"cpus": 0.1},
-        "envs": {"API_URL": "http://example/ana-only"}, "secrets": {"WANDB_KEY": "s3cret-value"}}  # fmt: skip
+SPEC = {
+    "name": "matrix",
+    "run": "sleep 600",
+    "resources": {"cpus": 0.1},
+    "envs": {"API_URL": "http://example/ana-only"},
+    "secrets": {"WANDB_KEY": "s3cret-value"},
+}
 SMALL = {"name": "small", "run": "true", "resources": {"cpus": 0.1}}
 WORKLOAD = {"params": "7e9", "tokens": "1e9", "seq_len": 2048}
 
@@ -64,9 +69,14 @@ def _rules(job: int, token_id: int) -> dict[tuple[str, str], tuple[set[str], obj
 
 
 def _path(template: str, job: int, token_id: int) -> str:
-    return (template.replace("{job_id}", str(job)).replace("{token_id}", str(token_id))
-            .replace("{name}", "ana" if "users" in template else "nlp").replace("{scope}", "project")
-            .replace("{project}", "vision").replace("{user}", "bob"))  # fmt: skip
+    return (
+        template.replace("{job_id}", str(job))
+        .replace("{token_id}", str(token_id))
+        .replace("{name}", "ana" if "users" in template else "nlp")
+        .replace("{scope}", "project")
+        .replace("{project}", "vision")
+        .replace("{user}", "bob")
+    )
 
 
 def _is_refusal(status: int, doc) -> bool:
@@ -165,7 +175,12 @@ def test_login_is_rate_limited_and_failures_are_audited(team_server):
         assert status == 401 and doc["error"] == "wrong user name or password"
     status, doc = s.call("POST", "/api/login", body={"user": "bob", "password": "correct horse battery"})
     assert status == 429 and "too many failed logins for user bob" in doc["error"], doc
-    entries = s.call("GET", "/api/audit", s.tokens["root"], None)[1]["entries"]
+    assert s.call("POST", "/api/projects", s.tokens["vic"], {"name": "sneaky"})[0] == 403
+    entries = s.call("GET", "/api/audit?limit=1000", s.tokens["root"], None)[1]["entries"]
+    assert any(
+        e["action"] == "refused" and e["actor"] == "vic" and e["target"] == "POST /api/projects"
+        for e in entries
+    )
     failed = [e for e in entries if e["action"] == "login" and not e["ok"] and e["target"] == "bob"]
     assert len(failed) >= 5
     assert any(e["action"] == "job.submit" and e["actor"] == "ana" for e in entries)

@@ -28,6 +28,7 @@ def admit(
     specs: Sequence[JobSpec],
     nodes: Sequence[NodeRecord] | None = None,
     key: str | None = None,
+    audit: dict | None = None,
 ) -> list[int]:
     """Store the jobs as PENDING if every one has a valid `workload:` block (when it has one) and can
     ever fit the pool (its nodes that are UP); all or none. A submission retried with the same
@@ -41,4 +42,4 @@ def admit(
         # Of several accelerator choices, the first the pool can hold is the one it queues for.
         chosen.append(choose_fitting(spec, nodes))
         check_can_ever_fit(gate, chosen[-1])
-    return store.submit_many(chosen, key)
+    return store.submit_many(chosen, key, audit)

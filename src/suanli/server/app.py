@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -154,7 +155,9 @@ def caller(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if header and scheme.lower() != "bearer":
         raise Unauthorized("Authorization: use the Bearer scheme")
-    return request.app.state.identity.authenticate(token.strip() or None)
+    principal = request.app.state.identity.authenticate(token.strip() or None)
+    request.state.principal = principal
+    return principal
 
 
 Caller = Annotated[Principal, Depends(caller)]
@@ -201,8 +204,6 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        import anyio.to_thread
-
         anyio.to_thread.current_default_thread_limiter().total_tokens = 40 + MAX_STREAMS
         yield
 
@@ -235,6 +236,15 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
 
     @app.exception_handler(SuanliError)
     async def suanli_error(request: Request, e: SuanliError) -> JSONResponse:
+        p = getattr(request.state, "principal", None)
+        if request.method != "GET" and p is not None and not getattr(request.state, "audited", False):
+            # a change refused before it was tried (most often: the role does not allow it)
+            what = f"{request.method} {request.url.path}"
+            await anyio.to_thread.run_sync(
+                lambda: identity.audit(
+                    p.user, "refused", what, ok=False, address=address(request), detail=str(e)
+                )
+            )
         return _error(
             _status_of(e), str(e).splitlines()[0] if str(e) else type(e).__name__, getattr(e, "field", None)
         )
@@ -252,14 +262,17 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
         field, line = _validation_line(e)
         return _error(422, line, field)
 
+    base = Client(store=store, start_agent=start_agent)
+
     def client(p: Principal) -> Client:
-        return Client(store=store, principal=p, start_agent=start_agent)
+        return base.for_principal(p)
 
     def address(request: Request) -> str:
         return request.client.host if request.client else ""
 
     def mutate(request: Request, p: Principal, action: str, target: str, fn: Callable[[], T]) -> T:
         """Run a change and audit it, refused or done."""
+        request.state.audited = True
         try:
             result = fn()
         except SuanliError as e:
@@ -351,35 +364,23 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
         mutate(request, p, "project.add", body.name, lambda: identity.add_project(body.name))
         return {"name": body.name}
 
-    @app.put("/api/projects/{project}/members/{user}", tags=["identity"])
-    def set_member(project: str, user: str, body: MemberBody, p: Caller, request: Request) -> dict:
+    def member(request: Request, p: Principal, project: str, user: str, role: str | None) -> dict:
         p.require(
             p.is_admin or (p.project == project and p.role == "project_admin"),
             f"manage the members of project {project}",
         )
-        mutate(
-            request,
-            p,
-            "project.member",
-            f"{project}/{user}",
-            lambda: identity.set_member(project, user, body.role),
-        )
-        return {"project": project, "user": user, "role": body.role}
+        target = f"{project}/{user}"
+        mutate(request, p, "project.member", target, lambda: identity.set_member(project, user, role))
+        return {"project": project, "user": user, "role": role}
+
+    @app.put("/api/projects/{project}/members/{user}", tags=["identity"])
+    def set_member(project: str, user: str, body: MemberBody, p: Caller, request: Request) -> dict:
+        """Give a user a role in the project (admins, and the project's admins)."""
+        return member(request, p, project, user, body.role)
 
     @app.delete("/api/projects/{project}/members/{user}", tags=["identity"])
     def remove_member(project: str, user: str, p: Caller, request: Request) -> dict:
-        p.require(
-            p.is_admin or (p.project == project and p.role == "project_admin"),
-            f"manage the members of project {project}",
-        )
-        mutate(
-            request,
-            p,
-            "project.member",
-            f"{project}/{user}",
-            lambda: identity.set_member(project, user, None),
-        )
-        return {"project": project, "user": user, "role": None}
+        return member(request, p, project, user, None)
 
     @app.get("/api/quotas", tags=["quotas"])
     def quotas(p: Caller) -> dict:
@@ -464,13 +465,13 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
 
             spec = c._as_principal(specs[0])
             return flow.run(spec, client=c, dry_run=True).dry_run or {}
-        ids = mutate(
-            request,
-            p,
-            "job.submit",
-            ",".join(s.name for s in specs)[:255],
-            lambda: c.submit_many(specs, key=body.key),
-        )
+        audit = {"actor": p.user, "action": "job.submit", "address": address(request)}
+        request.state.audited = True
+        try:
+            ids = c.submit_many(specs, key=body.key, audit=audit)
+        except SuanliError as e:
+            identity.audit(p.user, "job.submit", "", ok=False, address=audit["address"], detail=str(e)[:500])
+            raise
         return {"id": ids[0], "ids": ids, "status": "PENDING"}
 
     @app.get("/api/jobs", tags=["jobs"])

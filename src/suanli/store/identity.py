@@ -360,31 +360,43 @@ class Identity:
         if not token:
             raise Unauthorized("no token: log in with `suanli login URL` or send Authorization: Bearer TOKEN")
         now = time.time()
+        q = (  # one query: every request pays for it
+            select(
+                m.Token.id,
+                m.Token.user,
+                m.Token.project,
+                m.Token.role,
+                m.Token.expires_at,
+                m.Token.revoked_at,
+                m.Token.last_used_at,
+                m.User.disabled,
+                m.User.is_admin,
+                m.Membership.role,
+            )
+            .join(m.User, m.User.name == m.Token.user)
+            .outerjoin(
+                m.Membership, (m.Membership.user == m.Token.user) & (m.Membership.project == m.Token.project)
+            )
+            .where(m.Token.token_hash == token_hash(token))
+        )
         with self.store._read() as s:
-            row = s.execute(
-                select(m.Token).where(m.Token.token_hash == token_hash(token))
-            ).scalar_one_or_none()
-            if row is None:
-                raise Unauthorized("unknown token")
-            if row.revoked_at is not None:
-                raise Unauthorized(f"token {row.id} was revoked")
-            if row.expires_at <= now:
-                raise Unauthorized(f"token {row.id} expired; log in again")
-            user = s.get(m.User, row.user)
-            if user is None or user.disabled:
-                raise Unauthorized(f"user {row.user} is disabled")
-            have = "admin" if user.is_admin else None
-            if have is None and row.project is not None:
-                ms = s.get(m.Membership, (row.project, row.user))
-                have = ms.role if ms else None
-            if have is None:
-                raise Unauthorized(f"{row.user} is no longer a member of project {row.project}")
-            role = row.role if RANK[row.role] <= RANK[have] else have
-            principal = Principal(row.user, role, row.project, row.id, row.expires_at)
-            stale = row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY_S
-        if stale:
+            row = s.execute(q).one_or_none()
+        if row is None:
+            raise Unauthorized("unknown token")
+        token_id, user, project, role, expires_at, revoked_at, last_used_at, disabled, is_admin, member = row
+        if revoked_at is not None:
+            raise Unauthorized(f"token {token_id} was revoked")
+        if expires_at <= now:
+            raise Unauthorized(f"token {token_id} expired; log in again")
+        if disabled:
+            raise Unauthorized(f"user {user} is disabled")
+        have = "admin" if is_admin else member if project is not None else None
+        if have is None:
+            raise Unauthorized(f"{user} is no longer a member of project {project}")
+        principal = Principal(user, role if RANK[role] <= RANK[have] else have, project, token_id, expires_at)
+        if last_used_at is None or now - last_used_at > _TOUCH_EVERY_S:
             with self.store._tx() as s:
-                s.get(m.Token, principal.token_id).last_used_at = now  # type: ignore[union-attr]
+                s.get(m.Token, token_id).last_used_at = now  # type: ignore[union-attr]
         return principal
 
     def tokens(self, actor: Principal, *, user: str | None = None) -> list[dict]:

@@ -164,18 +164,21 @@ class Store:
     def submit(self, spec: JobSpec) -> int:
         return self.submit_many([spec])[0]
 
-    def submit_many(self, specs: Sequence[JobSpec], key: str | None = None) -> list[int]:
+    def submit_many(
+        self, specs: Sequence[JobSpec], key: str | None = None, audit: dict | None = None
+    ) -> list[int]:
         """Store jobs as PENDING in one transaction; returns their ids in order. With an idempotency
-        `key`, a submission already stored under it returns the ids stored then, and stores nothing."""
+        `key`, a submission already stored under it returns the ids stored then, and stores nothing.
+        `audit` (actor, action, address) is written to the audit log in the same transaction."""
         keys = [None] * len(specs) if key is None else [f"{key}/{i}" for i in range(len(specs))]
         for _ in range(3):
             try:
-                return self._submit(specs, keys)
+                return self._submit(specs, keys, audit)
             except IntegrityError:  # a concurrent submit with the same key won (PostgreSQL)
                 continue
-        return self._submit(specs, keys)
+        return self._submit(specs, keys, audit)
 
-    def _submit(self, specs: Sequence[JobSpec], keys: list[str | None]) -> list[int]:
+    def _submit(self, specs: Sequence[JobSpec], keys: list[str | None], audit: dict | None) -> list[int]:
         now = time.time()
         with self._tx() as s:
             if keys[0] is not None:
@@ -190,6 +193,9 @@ class Store:
                 m.Event(job_id=r.id, at=now, from_state=None, to_state=JobState.PENDING, reason="submitted")
                 for r in rows
             )
+            if audit is not None:
+                ids = ",".join(str(r.id) for r in rows)
+                s.add(m.Audit(at=now, target=f"jobs {ids}"[:255], ok=True, detail="", **audit))
             return [r.id for r in rows]
 
     def find_submission(self, key: str) -> list[int]:

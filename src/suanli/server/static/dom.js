@@ -139,3 +139,16 @@ export function meter(used, total, label) {
   fill.style.width = `${pct}%`;
   return h("span", { class: "meter" }, h("span", { class: "bar" }, fill), h("span", { class: "label" }, label));
 }
+
+// Call `load` now and again every `ms` while the tab is visible; the returned function stops it (and
+// calls `stop`, e.g. to abort a request in flight).
+export function every(ms, load, stop = () => {}) {
+  load();
+  const timer = setInterval(() => {
+    if (!document.hidden) load();
+  }, ms);
+  return () => {
+    clearInterval(timer);
+    stop();
+  };
+}

@@ -1,7 +1,7 @@
 // Nodes: each node's capacity, what is used, and which jobs run there.
 
 import { api } from "../api.js";
-import { fmtBytes, fmtNumber, h, meter, replace, table, timeCell } from "../dom.js";
+import { fmtBytes, fmtNumber, h, meter, replace, table, timeCell, every } from "../dom.js";
 
 const REFRESH_MS = 5000;
 
@@ -67,12 +67,5 @@ export function renderNodes(main, { flash }) {
       if (e.name !== "AbortError") flash(e);
     }
   };
-  load();
-  const timer = setInterval(() => {
-    if (!document.hidden) load();
-  }, REFRESH_MS);
-  return () => {
-    clearInterval(timer);
-    controller?.abort();
-  };
+  return every(REFRESH_MS, load, () => controller?.abort());
 }

@@ -1,7 +1,7 @@
 // Queue: pending jobs in the order the scheduler would start them, and why each one waits.
 
 import { api } from "../api.js";
-import { fmtDuration, fmtResources, h, replace, table, timeCell } from "../dom.js";
+import { fmtDuration, fmtResources, h, replace, table, timeCell, every } from "../dom.js";
 
 const REFRESH_MS = 5000;
 
@@ -39,12 +39,5 @@ export function renderQueue(main, { flash }) {
       if (e.name !== "AbortError") flash(e);
     }
   };
-  load();
-  const timer = setInterval(() => {
-    if (!document.hidden) load();
-  }, REFRESH_MS);
-  return () => {
-    clearInterval(timer);
-    controller?.abort();
-  };
+  return every(REFRESH_MS, load, () => controller?.abort());
 }
