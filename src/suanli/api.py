@@ -236,12 +236,13 @@ class Client:
 
     def follow(
         self, job_id: int, attempt: int | None = None, *, follow: bool = True, idle_s: float | None = None,
-        poll_s: float = POLL_SECONDS,
+        poll_s: float = POLL_SECONDS, tail_bytes: int | None = None,
     ) -> Iterator[str]:  # fmt: skip
         """The job's log text as it grows; with `follow`, until the job ends (across retries).
 
         A specific `attempt` shows only that attempt's log. With `idle_s`, an empty string comes after
-        that long without output (a server uses it to notice a reader that has gone).
+        that long without output (a server uses it to notice a reader that has gone). With `tail_bytes`,
+        a long log starts that many bytes before its end (a page that shows only the end).
         """
         record = self.get(job_id)
         if attempt is not None and not any(a.number == attempt for a in record.attempts):
@@ -259,6 +260,12 @@ class Client:
                 path = Path(next(a for a in record.attempts if a.number == current).log_path)
                 try:
                     with path.open("rb") as f:
+                        if tail_bytes is not None and offset == 0:
+                            size = f.seek(0, 2)
+                            if size > tail_bytes:
+                                offset = size - tail_bytes
+                                yield f"[... the first {offset} bytes of the log are not shown ...]\n"
+                            tail_bytes = None
                         f.seek(offset)
                         data = f.read(READ_BYTES)  # a 100 MB log streams in bounded pieces
                     offset += len(data)

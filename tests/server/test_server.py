@@ -272,3 +272,21 @@ def test_the_server_on_postgresql(tmp_path, pg_url):
         )
     finally:
         stop_server(server)
+
+
+def test_the_event_stream_of_a_long_log_can_start_near_its_end(team_server):
+    s = team_server
+    spec = {
+        "name": "chatty",
+        "run": "python3 -c \"print('x' * 99, end='\\n' * 0); print(('y' * 99 + '\\n') * 3000)\"",
+        "resources": {"cpus": 0.1},
+    }
+    job = s.call("POST", "/api/jobs", s.tokens["ana"], {"spec": spec})[1]["id"]
+    wait_for(lambda: s.call("GET", f"/api/jobs/{job}", s.tokens["ana"])[1]["status"] == "SUCCEEDED")
+    status, text = s.call("GET", f"/api/jobs/{job}/events/stream?tail_bytes=1000", s.tokens["ana"])
+    assert status == 200
+    logs = [json.loads(line[6:])["text"] for line in text.splitlines() if line.startswith('data: {"text"')]
+    assert logs[0].startswith("[... the first ") and "bytes of the log are not shown ...]" in logs[0]
+    shown = "".join(logs[1:])
+    assert len(shown.encode()) == 1000 and shown.endswith("y" * 99 + "\n\n")
+    assert "event: end" in text

@@ -518,11 +518,15 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
         return StreamingResponse(_chain(first, chunks), media_type="text/plain; charset=utf-8")
 
     @app.get("/api/jobs/{job_id}/events/stream", tags=["jobs"])
-    def job_stream(job_id: int, p: Caller) -> StreamingResponse:
-        """Server-sent events: `log` (text), `job` (the record when it changes), then `end`."""
+    def job_stream(
+        job_id: int, p: Caller, tail_bytes: Annotated[int | None, Query(ge=0, le=1 << 30)] = None
+    ) -> StreamingResponse:
+        """Server-sent events: `log` (text; with `tail_bytes`, a long log from that far before its end),
+        `job` (the record when it changes), then `end`."""
         c = client(p)
         c.get(job_id)
-        return streams.response(p.user, _sse(c, job_id), "text/event-stream", **{"Cache-Control": "no-store"})
+        events = _sse(c, job_id, tail_bytes)
+        return streams.response(p.user, events, "text/event-stream", **{"Cache-Control": "no-store"})
 
     @app.post("/api/jobs/{job_id}/cancel", tags=["jobs"])
     def cancel(job_id: int, p: Caller, request: Request, wait: bool = False) -> dict:
@@ -608,10 +612,10 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
-def _sse(c: Client, job_id: int) -> Iterator[str]:
+def _sse(c: Client, job_id: int, tail_bytes: int | None = None) -> Iterator[str]:
     """The job's log and record as server-sent events until it ends (polled from the store)."""
     last = None
-    for chunk in c.follow(job_id, idle_s=2.0, poll_s=0.25):
+    for chunk in c.follow(job_id, idle_s=2.0, poll_s=0.25, tail_bytes=tail_bytes):
         yield f"event: log\ndata: {json.dumps({'text': chunk})}\n\n" if chunk else ": idle\n\n"
         doc = c.get(job_id).to_json()
         if doc != last:

@@ -18,6 +18,7 @@ import {
 
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 const MAX_LOG_CHARS = 400_000; // the panel keeps the end of a long log
+const LOG_TAIL_BYTES = MAX_LOG_CHARS; // ... so the stream sends no more than that of it
 const POLL_MS = 4000; // the record is re-read this often while the job is live (the stream is quiet while the job prints nothing)
 const METRICS_MIN_MS = 2000;
 
@@ -276,7 +277,7 @@ export function renderJob(main, { match, me, flash, go }) {
       logState.textContent = "live";
       logState.dataset.state = "live";
       try {
-        await streamEvents(`/api/jobs/${id}/events/stream`, onEvent, signal);
+        await streamEvents(`/api/jobs/${id}/events/stream?tail_bytes=${LOG_TAIL_BYTES}`, onEvent, signal);
         if (ended) break;
       } catch (e) {
         if (signal.aborted) return;
