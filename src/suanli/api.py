@@ -151,9 +151,9 @@ class Client:
     def get(self, job_id: int) -> JobRecord:
         self.revive()
         record = self.store.get(job_id)
-        if not self._readable(record.project):
-            assert self.principal is not None
-            self.principal.require(False, f"read job {job_id} of project {record.project}")
+        if self.principal is not None:
+            what = f"read job {job_id} of project {record.project}"
+            self.principal.require(self.principal.can_read(record.project), what)
         return record
 
     def jobs(

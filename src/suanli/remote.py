@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suanli.core.errors import BadInput, Forbidden, NotFound, SuanliError, TooManyAttempts, Unauthorized
+from suanli.core.errors import BadInput, SuanliError
 from suanli.core.files import write_private
 from suanli.jobs.spec import JobSpec, load_spec
 from suanli.store.paths import home
@@ -85,7 +85,10 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-_BY_STATUS: dict[int, type[SuanliError]] = {401: Unauthorized, 403: Forbidden, 429: TooManyAttempts}
+class Refused(SuanliError):
+    """The server refused the request (a 4xx: no valid token, not allowed, bad input): exit code 2."""
+
+    exit_code = 2
 
 
 class Http:
@@ -133,23 +136,13 @@ class Http:
 
 
 def _refusal(e: urllib.error.HTTPError) -> SuanliError:
+    """The server's one-line reason, as the error its status means."""
     try:
-        doc = json.loads(e.read() or b"{}")
-        line = doc.get("error") or e.reason
-    except ValueError:
+        line = str(json.loads(e.read() or b"{}").get("error") or e.reason)
+    except (ValueError, AttributeError):
         line = str(e.reason)
-    line = str(line).splitlines()[0] if line else f"HTTP {e.code}"
-    if e.code in _BY_STATUS:
-        return _BY_STATUS[e.code](line)
-    if e.code == 404:
-        err = NotFound("", "", "")
-        err.args = (line,)
-        return err
-    if 400 <= e.code < 500:
-        err = BadInput("", "", "")
-        err.args = (line,)
-        return err
-    return ServerError(f"server error {e.code}: {line}")
+    line = line.splitlines()[0] if line else f"HTTP {e.code}"
+    return Refused(line) if 400 <= e.code < 500 else ServerError(f"server error {e.code}: {line}")
 
 
 def login(

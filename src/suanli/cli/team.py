@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,11 +35,30 @@ quota_app = typer.Typer(
 )
 
 
-def _local():  # type: ignore[no-untyped-def]
+def _call(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    local: Callable[[Any, Any], Any],
+    action: str | None = None,
+    target: str = "",
+    **query: Any,
+) -> Any:
+    """The request to the server after `suanli login`; else `local(identity, principal)` on the database
+    itself, as its owner (who may do everything), with a change written to the audit log as the server
+    would."""
+    r = remote()
+    if r is not None:
+        return r.http.call(method, path, body, **query)
     from suanli.store.identity import Identity, Principal
     from suanli.store.store import Store
 
-    return Identity(Store(db_url())), Principal.local()
+    ident, me = Identity(Store(db_url())), Principal.local()
+    result = local(ident, me)
+    if action:
+        ident.audit(me.user, action, target, address="local")
+    return result
 
 
 def _ttl(text: str | None) -> float | None:
@@ -167,21 +187,21 @@ def user_add(
 ) -> None:
     """Add a user. On the server machine (no login) this makes the first admin."""
     password = None if no_password else _password(password_stdin)
-    r = remote()
-    if r is not None:
-        r.http.call("POST", "/api/users", {"name": name, "password": password, "admin": admin})
-    else:
-        ident, _ = _local()
-        ident.add_user(name, password, admin=admin)
-        ident.audit("(local)", "user.add", name)
+    _call(
+        "POST",
+        "/api/users",
+        {"name": name, "password": password, "admin": admin},
+        local=lambda ident, _: ident.add_user(name, password, admin=admin),
+        action="user.add",
+        target=name,
+    )
     emit_json({"name": name, "admin": admin}) if as_json else out.print(f"user {safe(name)} added")
 
 
 @user_app.command("list")
 def user_list(as_json: JsonOpt = False) -> None:
     """List users, whether each is an admin, and their projects."""
-    r = remote()
-    rows = r.http.call("GET", "/api/users")["users"] if r is not None else _local()[0].users()
+    rows = _call("GET", "/api/users", local=lambda ident, _: {"users": ident.users()})["users"]
     if as_json:
         emit_json({"users": rows})
         return
@@ -200,11 +220,14 @@ def user_passwd(
 ) -> None:
     """Set a user's password (your own, or anyone's as an admin)."""
     password = _password(password_stdin)
-    r = remote()
-    if r is not None:
-        r.http.call("POST", f"/api/users/{name}/password", {"password": password})
-    else:
-        _local()[0].set_password(name, password)
+    _call(
+        "POST",
+        f"/api/users/{name}/password",
+        {"password": password},
+        local=lambda ident, _: ident.set_password(name, password),
+        action="user.password",
+        target=name,
+    )
     emit_json({"name": name}) if as_json else out.print(f"password of {safe(name)} set")
 
 
@@ -215,13 +238,14 @@ def user_disable(
     as_json: JsonOpt = False,
 ) -> None:
     """Disable a user (admins): their tokens and password stop working at once."""
-    r = remote()
-    if r is not None:
-        r.http.call("POST", f"/api/users/{name}/disabled", {"disabled": not enable})
-    else:
-        ident, _ = _local()
-        ident.set_disabled(name, not enable)
-        ident.audit("(local)", "user.enable" if enable else "user.disable", name)
+    _call(
+        "POST",
+        f"/api/users/{name}/disabled",
+        {"disabled": not enable},
+        local=lambda ident, _: ident.set_disabled(name, not enable),
+        action="user.enable" if enable else "user.disable",
+        target=name,
+    )
     if as_json:
         emit_json({"name": name, "disabled": not enable})
     else:
@@ -236,21 +260,21 @@ def project_add(
     name: Annotated[str, typer.Argument(help="The project name.")], as_json: JsonOpt = False
 ) -> None:
     """Add a project (a team whose jobs, quotas and usage are counted together)."""
-    r = remote()
-    if r is not None:
-        r.http.call("POST", "/api/projects", {"name": name})
-    else:
-        ident, _ = _local()
-        ident.add_project(name)
-        ident.audit("(local)", "project.add", name)
+    _call(
+        "POST",
+        "/api/projects",
+        {"name": name},
+        local=lambda ident, _: ident.add_project(name),
+        action="project.add",
+        target=name,
+    )
     emit_json({"name": name}) if as_json else out.print(f"project {safe(name)} added")
 
 
 @project_app.command("list")
 def project_list(as_json: JsonOpt = False) -> None:
     """List projects and their members."""
-    r = remote()
-    rows = r.http.call("GET", "/api/projects")["projects"] if r is not None else _local()[0].projects()
+    rows = _call("GET", "/api/projects", local=lambda ident, _: {"projects": ident.projects()})["projects"]
     if as_json:
         emit_json({"projects": rows})
         return
@@ -270,14 +294,16 @@ def project_member(
     """Give a user a role in a project, or remove them."""
     if (role is None) == (not remove):
         raise BadInput("--role", role, "give a role (project_admin, member, viewer) or --remove")
-    r = remote()
-    if r is not None:
-        path = f"/api/projects/{project}/members/{user}"
-        r.http.call("DELETE", path) if remove else r.http.call("PUT", path, {"role": role})
-    else:
-        ident, _ = _local()
-        ident.set_member(project, user, None if remove else role)
-        ident.audit("(local)", "project.member", f"{project}/{user}", detail=str(role))
+    new_role = None if remove else role
+    body = None if remove else {"role": role}
+    _call(
+        "DELETE" if remove else "PUT",
+        f"/api/projects/{project}/members/{user}",
+        body,
+        local=lambda ident, _: ident.set_member(project, user, new_role),
+        action="project.member",
+        target=f"{project}/{user}",
+    )
     if as_json:
         emit_json({"project": project, "user": user, "role": None if remove else role})
     else:
@@ -303,17 +329,15 @@ def token_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Make a token; it is printed once and stored only as a hash."""
-    r = remote()
     body = {"user": user, "project": project, "role": role, "ttl_s": _ttl(ttl), "label": label}
-    if r is not None:
-        doc = r.http.call("POST", "/api/tokens", body)
-    else:
-        ident, me = _local()
+
+    def local(ident, me):  # type: ignore[no-untyped-def]
         if user is None:
             raise BadInput("--user", None, "is required on the server machine (whose token is it?)")
-        token, info = ident.create_token(me, **{**body, "ttl_s": body["ttl_s"]})
-        ident.audit("(local)", "token.create", user, detail=f"token {info['id']}")
-        doc = {"token": token, **info}
+        token, info = ident.create_token(me, **body)
+        return {"token": token, **info}
+
+    doc = _call("POST", "/api/tokens", body, local=local, action="token.create", target=str(user))
     if as_json:
         emit_json(doc)
     else:
@@ -330,12 +354,9 @@ def token_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List tokens (never their values)."""
-    r = remote()
-    if r is not None:
-        rows = r.http.call("GET", "/api/tokens", user=user)["tokens"]
-    else:
-        ident, me = _local()
-        rows = ident.tokens(me, user=user)
+    rows = _call(
+        "GET", "/api/tokens", local=lambda ident, me: {"tokens": ident.tokens(me, user=user)}, user=user
+    )["tokens"]
     if as_json:
         emit_json({"tokens": rows})
         return
@@ -347,13 +368,13 @@ def token_revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id.")], as_json: JsonOpt = False
 ) -> None:
     """Revoke a token: it stops working at once."""
-    r = remote()
-    if r is not None:
-        doc = r.http.call("DELETE", f"/api/tokens/{token_id}")
-    else:
-        ident, me = _local()
-        doc = ident.revoke_token(me, token_id)
-        ident.audit("(local)", "token.revoke", str(token_id))
+    doc = _call(
+        "DELETE",
+        f"/api/tokens/{token_id}",
+        local=lambda ident, me: ident.revoke_token(me, token_id),
+        action="token.revoke",
+        target=str(token_id),
+    )
     emit_json(doc) if as_json else out.print(f"token {token_id} revoked")
 
 
@@ -384,13 +405,14 @@ def quota_set(
         "period": period,
         "clear": clear,
     }
-    r = remote()
-    if r is not None:
-        doc = r.http.call("PUT", f"/api/quotas/{scope}/{name}", body)
-    else:
-        ident, _ = _local()
-        doc = ident.set_quota(scope, str(name), **body).to_json()
-        ident.audit("(local)", "quota.set", f"{scope}/{name}")
+    doc = _call(
+        "PUT",
+        f"/api/quotas/{scope}/{name}",
+        body,
+        local=lambda ident, _: ident.set_quota(scope, str(name), **body).to_json(),
+        action="quota.set",
+        target=f"{scope}/{name}",
+    )
     emit_json(doc) if as_json else out.print(f"quota of {scope} {safe(name)}: {_limits(doc)}")
 
 
@@ -407,15 +429,13 @@ def _limits(q: dict) -> str:
 @quota_app.command("list")
 def quota_list(as_json: JsonOpt = False) -> None:
     """Quotas with what each user or project has used in the current period."""
-    r = remote()
-    if r is not None:
-        rows = r.http.call("GET", "/api/quotas")["quotas"]
-    else:
-        from suanli.run.quotas import QuotaGate
-        from suanli.store.store import Store
 
-        gate = QuotaGate.load(Store(db_url()))
-        rows = [{**q.to_json(), "used": gate.used[k].to_json()} for k, q in gate.quotas.items()]
+    def local(ident, _):  # type: ignore[no-untyped-def]
+        from suanli.run.quotas import QuotaGate
+
+        return {"quotas": QuotaGate.load(ident.store).to_json()}
+
+    rows = _call("GET", "/api/quotas", local=local)["quotas"]
     if as_json:
         emit_json({"quotas": rows})
         return
@@ -439,12 +459,9 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log: every change made through the server and every failed login (admins)."""
-    r = remote()
-    rows = (
-        r.http.call("GET", "/api/audit", limit=limit)["entries"]
-        if r is not None
-        else _local()[0].audit_log(limit=limit)
-    )
+    rows = _call(
+        "GET", "/api/audit", local=lambda ident, _: {"entries": ident.audit_log(limit=limit)}, limit=limit
+    )["entries"]
     if as_json:
         emit_json({"entries": rows})
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from suanli.core.errors import BadInput
@@ -57,19 +57,38 @@ class Usage:
         return {"gpus": self.gpus, "gpu_hours": round(self.gpu_hours, 4), "cost_usd": round(self.cost_usd, 4)}
 
 
-def usage(store: Store, since: float, now: float | None = None) -> dict[tuple[str, str], Usage]:
-    """Usage per ("user", name) and ("project", name) since `since`."""
+def _spans(
+    store: Store, since: float, now: float, **scopes: Collection[str] | None
+) -> Iterator[tuple[str, str | None, int, float, float, float, bool]]:
+    """(user, project, GPUs, start, end, USD per GPU-hour, still running) of each attempt's time inside
+    [since, now]; `users`/`projects` narrow it to those (read from the database, not filtered here)."""
+    for user, project, accel, gpus, start, end in store.usage_rows(since, **scopes):
+        lo = max(start, since)
+        hi = max(lo, min(end if end is not None else now, now))
+        if hi > lo or end is None:  # a running attempt holds its GPUs, however short it has run
+            yield user, project, gpus, lo, hi, gpu_price_usd_per_hour(accel), end is None
+
+
+def usage(
+    store: Store,
+    since: float,
+    now: float | None = None,
+    *,
+    users: Collection[str] | None = None,
+    projects: Collection[str] | None = None,
+) -> dict[tuple[str, str], Usage]:
+    """Usage per ("user", name) and ("project", name) since `since` (of only `users` and `projects`,
+    when given: the scheduler asks for those with quotas)."""
     now = time.time() if now is None else now
     out: dict[tuple[str, str], Usage] = {}
-    for user, project, accel, gpus, start, end in store.usage_rows(since):
-        held = max(0.0, min(end if end is not None else now, now) - max(start, since)) / 3600 * gpus
-        keys = [("user", user)] + ([("project", project)] if project else [])
-        for key in keys:
+    for user, project, gpus, lo, hi, price, running in _spans(
+        store, since, now, users=users, projects=projects
+    ):
+        for key in [("user", user)] + ([("project", project)] if project else []):
             u = out.setdefault(key, Usage())
-            u.gpu_hours += held
-            u.cost_usd += held * gpu_price_usd_per_hour(accel)
-            if end is None:
-                u.gpus += gpus
+            u.gpu_hours += (hi - lo) / 3600 * gpus
+            u.cost_usd += (hi - lo) / 3600 * gpus * price
+            u.gpus += gpus if running else 0
     return out
 
 
@@ -81,13 +100,9 @@ def usage_series(
     now = time.time() if now is None else now
     n = max(1, int((now - since) // bucket_s) + 1)
     series: dict[str, dict[str, dict[str, list[float]]]] = {"user": {}, "project": {}}
-    only = project
-    for user, project, accel, gpus, start, end in store.usage_rows(since):
-        if only is not None and project != only:
-            continue
-        lo, hi = max(start, since), min(end if end is not None else now, now)
-        price = gpu_price_usd_per_hour(accel)
-        for scope, name in (("user", user), ("project", project)):
+    only = None if project is None else [project]
+    for user, proj, gpus, lo, hi, price, _ in _spans(store, since, now, projects=only):
+        for scope, name in (("user", user), ("project", proj)):
             if not name:
                 continue
             s = series[scope].setdefault(name, {"gpu_hours": [0.0] * n, "cost_usd": [0.0] * n})
@@ -99,10 +114,6 @@ def usage_series(
                 s["cost_usd"][i] += (edge - t) / 3600 * gpus * price
                 t = edge
     return {"since": since, "bucket_s": bucket_s, "buckets": n, **series}
-
-
-def _label(scope: str, name: str) -> str:
-    return f"{scope} {name}"
 
 
 @dataclass
@@ -119,12 +130,19 @@ class QuotaGate:
         gate = cls(quotas)
         if not quotas or not with_usage:
             return gate
+        users = [name for scope, name in quotas if scope == "user"]
+        projects = [name for scope, name in quotas if scope == "project"]
         by_period: dict[str, dict] = {}
         for key, q in quotas.items():
             if q.period not in by_period:
-                by_period[q.period] = usage(store, period_start(q.period, now), now)
+                since = period_start(q.period, now)
+                by_period[q.period] = usage(store, since, now, users=users, projects=projects)
             gate.used[key] = by_period[q.period].get(key, Usage())
         return gate
+
+    def to_json(self, visible: Callable[[tuple[str, str]], bool] = lambda key: True) -> list[dict]:
+        """Each quota (that `visible` lets through) with what was used against it this period."""
+        return [{**q.to_json(), "used": self.used[k].to_json()} for k, q in self.quotas.items() if visible(k)]
 
     @property
     def shares(self) -> dict[str, int]:
@@ -141,7 +159,7 @@ class QuotaGate:
         need = job.gpus * job.num_nodes
         for key, q in self._scopes(job.user, job.project):
             u = self.used.get(key, Usage())
-            who = _label(*key)
+            who = " ".join(key)
             if q.gpu_hours is not None and need and u.gpu_hours >= q.gpu_hours:
                 return f"{who} has used {u.gpu_hours:.4g} of {q.gpu_hours:.4g} GPU-hours this {q.period}"
             if q.cost_usd is not None and need and u.cost_usd >= q.cost_usd:
@@ -163,7 +181,7 @@ def check_can_ever_fit(gate: QuotaGate, spec: JobSpec) -> None:
     if not need:
         return
     for key, q in gate._scopes(spec.user, spec.project):
-        who = _label(*key)
+        who = " ".join(key)
         if q.gpus is not None and need > q.gpus:
             raise BadInput("resources.accelerators", need, f"GPUs at once; {who} may hold at most {q.gpus}")
         if q.gpu_hours is not None and spec.expected_duration_s:
@@ -174,5 +192,5 @@ def check_can_ever_fit(gate: QuotaGate, spec: JobSpec) -> None:
                     f"{hours:.4g} GPU-hours",
                     f"more than {who}'s {q.gpu_hours:.4g} GPU-hours per {q.period}",
                 )
-        if (q.gpu_hours == 0 or q.cost_usd == 0) and need:
+        if q.gpu_hours == 0 or q.cost_usd == 0:
             raise BadInput("resources.accelerators", need, f"GPUs; {who} has a GPU quota of 0")

@@ -386,13 +386,8 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
     def quotas(p: Caller) -> dict:
         from suanli.run.quotas import QuotaGate
 
-        gate = QuotaGate.load(store)
-        rows = [
-            {**q.to_json(), "used": gate.used[key].to_json()}
-            for key, q in gate.quotas.items()
-            if p.is_admin or key == ("user", p.user) or key == ("project", p.project)
-        ]
-        return {"quotas": rows}
+        mine = {("user", p.user), ("project", p.project)}
+        return {"quotas": QuotaGate.load(store).to_json(lambda key: p.is_admin or key in mine)}
 
     @app.put("/api/quotas/{scope}/{name}", tags=["quotas"])
     def set_quota(scope: str, name: str, body: QuotaBody, p: Caller, request: Request) -> dict:

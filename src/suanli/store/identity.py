@@ -266,6 +266,7 @@ class Identity:
                 row.role = role
 
     def role_in(self, user: str, project: str) -> str | None:
+        """`user`'s role in `project`: "admin" for an admin (in any project, or "" for all of them)."""
         with self.store._read() as s:
             u = s.get(m.User, user)
             if u is None or u.disabled:
@@ -316,7 +317,7 @@ class Identity:
                     + (", ".join(mine) or f"{user} belongs to no project yet (an admin adds them)"),
                 )
             project = mine[0]
-        role = "admin" if u.is_admin and project is None else self.role_in(user, project or "")
+        role = self.role_in(user, project or "")
         if role is None:
             raise Forbidden(f"{user} is not a member of project {project}")
         token, doc = self._issue(user, project, role, ttl_s, label)
@@ -343,7 +344,7 @@ class Identity:
         if project is not None:
             check_name("project", project)
         actor.require(actor.is_admin or project == actor.project, f"make tokens for project {project}")
-        have = self.role_in(user, project or "") if project else ("admin" if self._is_admin(user) else None)
+        have = self.role_in(user, project or "")
         if have is None:
             raise BadInput("project", project, f"{user} has no role there")
         role = check_role(role) if role is not None else have
@@ -595,11 +596,6 @@ class Identity:
                 select(m.Membership).where(m.Membership.user == user).order_by(m.Membership.project)
             )
             return [(r.project, r.role) for r in rows.scalars()]
-
-    def _is_admin(self, user: str) -> bool:
-        with self.store._read() as s:
-            u = s.get(m.User, user)
-            return bool(u and u.is_admin and not u.disabled)
 
     @staticmethod
     def _user(s: Any, name: str) -> m.User:

@@ -323,15 +323,19 @@ class Store:
             metrics = self._latest_metrics(s, [j.id for j in jobs]) if jobs else {}
             return [self._record(j, attempts.get(j.id, []), metrics.get(j.id)) for j in jobs]
 
-    def usage_rows(self, since: float) -> list[tuple[str, str | None, str | None, int, float, float | None]]:
-        """(user, project, accelerator, GPUs held, start, end) of every attempt that ran after `since`:
-        what quotas and usage reports count."""
+    def usage_rows(
+        self, since: float, *, users: Collection[str] | None = None, projects: Collection[str] | None = None
+    ) -> list[tuple[str, str | None, str | None, int, float, float | None]]:
+        """(user, project, accelerator, GPUs held, start, end) of every attempt that ran after `since` (of
+        `users` or `projects` only, when either is given): what quotas and usage reports count."""
         q = (
             select(m.Job.user, m.Job.project, m.Job.accelerator, m.Job.gpus, m.Job.num_nodes)
             .add_columns(m.Attempt.placement, m.Attempt.started_at, m.Attempt.ended_at)
             .join(m.Attempt, m.Attempt.job_id == m.Job.id)
             .where((m.Attempt.ended_at.is_(None)) | (m.Attempt.ended_at > since))
         )
+        if users is not None or projects is not None:
+            q = q.where(m.Job.user.in_(list(users or ())) | m.Job.project.in_(list(projects or ())))
         with self._read() as s:
             rows = s.execute(q).all()
         return [
