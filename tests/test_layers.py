@@ -18,13 +18,13 @@ ALLOWED = {
     "plan": {"core", "catalog", "estimate", "jobs"},
     "store": {"core", "jobs"},
     "schedule": {"core", "catalog", "jobs", "estimate"},
-    "run": {"core", "catalog", "jobs", "store", "schedule", "estimate", "plan"},
+    "run": {"core", "catalog", "jobs", "store", "schedule", "estimate", "plan", "monitor"},
     "train": {"core"},
     "compress": {"core", "catalog", "estimate"},
-    "monitor": {"core", "catalog", "store"},
+    "monitor": {"core", "catalog", "jobs", "store", "plan"},
     "ledger": {"core"},
-    "tune": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api"},
-    "api": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan"},
+    "tune": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api", "monitor"},
+    "api": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "monitor"},
     "flow": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "api"},
 }
 

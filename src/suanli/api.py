@@ -211,6 +211,71 @@ class Client:
         self.get(job_id)
         return self.store.metric_history(job_id)
 
+    # ---- monitoring (monitor/report.py) -------------------------------------------------------
+
+    def report(
+        self, job_id: int | None = None, *, users: Sequence[str] | None = None,
+        projects: Sequence[str] | None = None, since: float | str | None = None, limit: int | None = None,
+    ) -> dict:  # fmt: skip
+        """An efficiency report (seff's figures, cost, energy, advice): of one job, or of the jobs of
+        `users` in `projects` that ran after `since` ("7d", a date, a Unix time). A caller who is no
+        admin reads only its project's jobs."""
+        from suanli.monitor import report as rep
+
+        if job_id is not None:
+            if users or projects or since is not None:
+                raise BadInput("job", job_id, "give a job id, or users/projects/since, not both")
+            self.get(job_id)
+            return rep.job_report(self.store, job_id)
+        start = rep.parse_since(since)
+        scope = self._projects_readable(projects)
+        rep.check_known(self.store, users=users or None, projects=projects or None, scope=scope)
+        if limit is not None and limit < 0:
+            raise BadInput("limit", limit, "must be 0 or more")
+        return rep.group_report(self.store, users=users or None, projects=scope, since=start, limit=limit)
+
+    def _projects_readable(self, projects: Sequence[str] | None) -> list[str] | None:
+        """The projects a report may cover: those asked for (each one the caller may read), else all
+        (an admin) or the caller's own."""
+        p = self.principal
+        if p is not None and not p.is_admin:
+            for name in projects or ():
+                p.require(p.can_read(name), f"read the jobs of project {name}")
+            return [p.project] if p.project else []
+        return list(projects) if projects else None
+
+    def top(self) -> dict:
+        """The running jobs the caller may read, with what they use now, their cost so far and marks for
+        their open alerts; and the open alerts."""
+        from suanli.monitor.report import top_report
+
+        self.revive()
+        return top_report(self.store, readable=None if self.principal is None else self.principal.can_read)
+
+    def alerts(
+        self, *, open_only: bool = True, job_id: int | None = None, since: float | str | None = None,
+        limit: int = 200,
+    ) -> list[dict]:  # fmt: skip
+        """Alerts newest first (the open ones, or all), of one job when given, that the caller may read."""
+        from suanli.monitor.report import alerts_report, parse_since
+
+        if job_id is not None:
+            self.get(job_id)
+        if not 1 <= limit <= 10_000:
+            raise BadInput("limit", limit, "must be 1 to 10000")
+        return alerts_report(
+            self.store, open_only=open_only, job_ids=None if job_id is None else [job_id],
+            since=parse_since(since), limit=limit,
+            readable=None if self.principal is None else self.principal.can_read,
+        )  # fmt: skip
+
+    def samples(self, job_id: int, attempt: int | None = None, since: float | None = None) -> list[dict]:
+        """What the job used over time (one row per node per sample; older ones merged into minutes)."""
+        from suanli.store.monitoring import MonitorStore
+
+        self.get(job_id)
+        return MonitorStore(self.store).samples(job_id, attempt, since)
+
     # ---- acting -------------------------------------------------------------------------------
 
     def cancel(self, job_id: int, *, wait: bool = True, timeout_s: float = 60.0) -> JobRecord:

@@ -204,6 +204,9 @@ class RemoteClient:
     def get(self, job_id: int) -> JobRecord:
         return JobRecord.from_json(self.http.call("GET", f"/api/jobs/{int(job_id)}"))
 
+    def spec_json(self, job_id: int) -> dict:
+        return self.http.call("GET", f"/api/jobs/{int(job_id)}/spec")
+
     def jobs(self, *, all: bool = False, user: str | None = None, limit: int = 50) -> list[JobRecord]:
         doc = self.http.call("GET", "/api/jobs", user=user, limit=limit)
         jobs = [JobRecord.from_json(j) for j in doc["jobs"]]
@@ -216,6 +219,27 @@ class RemoteClient:
 
     def queue(self) -> list[dict]:
         return self.http.call("GET", "/api/queue")["jobs"]
+
+    def report(
+        self, job_id: int | None = None, *, users: Sequence[str] | None = None,
+        projects: Sequence[str] | None = None, since: float | str | None = None, limit: int | None = None,
+    ) -> dict:  # fmt: skip
+        query = {"user": list(users or []) or None, "project": list(projects or []) or None}
+        return self.http.call("GET", "/api/report", job=job_id, since=since, limit=limit, **query)
+
+    def top(self) -> dict:
+        return self.http.call("GET", "/api/top")
+
+    def alerts(
+        self, *, open_only: bool = True, job_id: int | None = None, since: float | str | None = None,
+        limit: int = 200,
+    ) -> list[dict]:  # fmt: skip
+        doc = self.http.call("GET", "/api/alerts", all=not open_only, job=job_id, since=since, limit=limit)
+        return doc["alerts"]
+
+    def samples(self, job_id: int, attempt: int | None = None, since: float | None = None) -> list[dict]:
+        doc = self.http.call("GET", f"/api/jobs/{int(job_id)}/samples", attempt=attempt, since=since)
+        return doc["samples"]
 
     def cancel(self, job_id: int, *, wait: bool = True, timeout_s: float = 60.0) -> JobRecord:
         self.http.call("POST", f"/api/jobs/{int(job_id)}/cancel", wait=False)

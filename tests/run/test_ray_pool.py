@@ -97,6 +97,23 @@ def test_gang_job_runs_on_the_nodes_the_policy_chose(tmp_path):
     assert all(len(g.split(",")) == 4 for _, _, g in ran_on)  # Ray's 4 GPUs each
 
 
+def test_samples_come_from_each_node_the_job_runs_on(tmp_path, suanli_home):
+    from suanli.store.monitoring import MonitorStore
+    from suanli.store.store import Store
+
+    (suanli_home / "alerts.yaml").write_text("sample_interval: 0.5s\n")
+    busy = "import time; t = time.time(); all(time.time() - t < 3 for _ in iter(int, 1))"
+    spec = f"num_nodes: 2\nresources: {{cpus: 1, accelerators: A100:4}}\nrun: python3 -c '{busy}'\n"
+    job = write_job(tmp_path, spec)
+    doc = json.loads(cli("run", str(job), "--json", check=True, timeout=600).stdout)
+    samples = MonitorStore(Store()).samples(doc["id"])
+    by_node: dict[str, float] = {}
+    for s in samples:
+        by_node[s["node"]] = max(by_node.get(s["node"], 0.0), s["cpu_seconds"])
+    assert set(by_node) == set(doc["attempts"][0]["nodes"])  # read on each node by its worker
+    assert all(cpu > 0.5 for cpu in by_node.values()), by_node
+
+
 def test_a_job_no_node_combination_can_hold_is_refused_at_submit(tmp_path):
     job = write_job(tmp_path, "num_nodes: 4\nresources: {accelerators: A100:4}\nrun: 'true'\n")
     proc = cli("submit", str(job))

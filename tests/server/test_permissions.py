@@ -5,6 +5,7 @@ unauthorised successes; every refusal is 401 or 403 with a one-line reason."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -60,6 +61,10 @@ def _rules(job: int, token_id: int) -> dict[tuple[str, str], tuple[set[str], obj
         ("GET", "/api/jobs/{job_id}/events/stream"): (set(), None),  # streams until the job ends: below
         ("POST", "/api/jobs/{job_id}/cancel"): (MANAGERS, None),
         ("POST", "/api/jobs/{job_id}/resubmit"): (MANAGERS, None),
+        ("GET", "/api/jobs/{job_id}/samples"): (READERS, None),
+        ("GET", "/api/report"): (EVERYONE, None),  # without a job or a project: the caller's project
+        ("GET", "/api/top"): (EVERYONE, None),
+        ("GET", "/api/alerts"): (EVERYONE, None),
         ("GET", "/api/queue"): (EVERYONE, None),
         ("GET", "/api/nodes"): (EVERYONE, None),
         ("POST", "/api/estimate"): (EVERYONE, {"workload": WORKLOAD, "accelerators": {"H100": 8}}),
@@ -184,3 +189,33 @@ def test_login_is_rate_limited_and_failures_are_audited(team_server):
     failed = [e for e in entries if e["action"] == "login" and not e["ok"] and e["target"] == "bob"]
     assert len(failed) >= 5
     assert any(e["action"] == "job.submit" and e["actor"] == "ana" for e in entries)
+
+
+def test_reports_top_and_alerts_keep_to_the_callers_project(team_server, matrix_job):
+    s = team_server
+    job = f"/api/report?job={matrix_job}"
+    assert _is_refusal(*s.call("GET", job, s.tokens["nina"]))  # another project's job
+    assert _is_refusal(*s.call("GET", "/api/report?project=vision", s.tokens["nina"]))
+    assert _is_refusal(*s.call("GET", f"/api/jobs/{matrix_job}/samples", s.tokens["nina"]))
+    status, doc = s.call("GET", job, s.tokens["vic"])  # a viewer of the job's project
+    assert status == 200 and doc["id"] == matrix_job and doc["user"] == "ana", doc
+    for who, project in (("bob", "vision"), ("nina", "nlp")):  # no project named: the caller's own
+        status, doc = s.call("GET", "/api/report", s.tokens[who])
+        assert status == 200 and doc["filters"]["projects"] == [project], doc
+        assert all(j["project"] == project for j in doc["jobs"] + doc["worst"]), doc
+    status, doc = s.call("GET", "/api/report?user=nobody", s.tokens["root"])
+    assert status == 400 and doc["field"] == "user" and doc["error"].startswith("user=nobody"), doc
+    for who in ("bob", "nina"):
+        status, doc = s.call("GET", "/api/top", s.tokens[who])
+        assert status == 200 and all(
+            j["project"] == ("vision" if who == "bob" else "nlp") for j in doc["jobs"]
+        )
+        status, doc = s.call("GET", "/api/alerts?all=true", s.tokens[who])
+        assert status == 200 and all(
+            a["project"] in (None, "vision" if who == "bob" else "nlp") for a in doc["alerts"]
+        )
+    # the CLI logged in to the server (RemoteClient) answers as the library does
+    shown = s.cli("report", "--json", token=s.tokens["nina"])
+    assert shown.returncode == 0 and json.loads(shown.stdout)["filters"]["projects"] == ["nlp"], shown.stderr
+    refused = s.cli("report", str(matrix_job), token=s.tokens["nina"])
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "may not" in refused.stderr

@@ -290,3 +290,13 @@ def test_the_event_stream_of_a_long_log_can_start_near_its_end(team_server):
     shown = "".join(logs[1:])
     assert len(shown.encode()) == 1000 and shown.endswith("y" * 99 + "\n\n")
     assert "event: end" in text
+
+
+def test_metrics_take_a_token_and_are_prometheus_text(team_server):
+    s = team_server
+    status, doc = s.call("GET", "/metrics")
+    assert status == 401 and doc["error"]
+    status, text = s.call("GET", "/metrics", s.tokens["root"])
+    assert status == 200 and 'suanli_jobs{state="RUNNING"}' in text
+    assert "# TYPE suanli_job_cpu_seconds_total counter" in text
+    assert s.call("GET", "/metrics", s.tokens["nina"])[0] == 200  # a member sees their project's jobs only

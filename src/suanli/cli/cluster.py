@@ -37,7 +37,10 @@ def nodes(as_json: JsonOpt = False) -> None:
 def _agent_doc(info, running: bool) -> dict:  # type: ignore[no-untyped-def]
     if info is None:
         return {"running": False}
-    return {"running": running, "pid": info.pid, "db_url": info.db_url, "node": info.node, "pool": info.pool}
+    doc = {"running": running, "pid": info.pid, "db_url": info.db_url, "node": info.node, "pool": info.pool}
+    if info.metrics_address:
+        doc["metrics_address"] = info.metrics_address
+    return doc
 
 
 @agent_app.command("start")
@@ -48,17 +51,33 @@ def agent_start(
             "--ray-address", help="Use this Ray cluster (HOST:PORT, ray://HOST:PORT, auto) as the pool."
         ),
     ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-address",
+            envvar="SUANLI_METRICS_ADDRESS",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464). Whoever "
+            "reaches the port reads job ids and user names: keep it on loopback or firewalled.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start the agent (commands that need it start it themselves). Its pool is this machine, or the
     Ray cluster named by --ray-address, RAY_ADDRESS or SUANLI_HOME/pool.yaml."""
-    from suanli.run.control import ensure_agent
+    from suanli.run.control import ensure_agent, running_agent
 
-    info = ensure_agent(client().store.url, ray_address=ray_address)
+    if metrics_address:
+        from suanli.monitor.prometheus import check_address
+
+        check_address(metrics_address, free=running_agent() is None)
+    info = ensure_agent(client().store.url, ray_address=ray_address, metrics_address=metrics_address)
     if as_json:
         emit_json(_agent_doc(info, True))
     else:
-        out.print(f"agent running (pid {info.pid}, node {info.node}, pool {info.pool}, db {info.db_url})")
+        metrics = f", metrics http://{info.metrics_address}/metrics" if info.metrics_address else ""
+        out.print(
+            f"agent running (pid {info.pid}, node {info.node}, pool {info.pool}, db {info.db_url}{metrics})"
+        )
 
 
 @agent_app.command("stop")

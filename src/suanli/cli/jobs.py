@@ -6,7 +6,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -114,6 +114,8 @@ def run(
         job_id[:1] = [record.id]
         if what == "queued":
             err.print(f"job {record.id} ({safe(record.name)}) queued")
+            for line in advice_notes(c, record.id):
+                err.print(f"  {safe(line)}")
         else:
             a = record.attempts[-1]
             err.print(f"job {record.id} {what} on {safe(a.node)} (pid {a.pid or '?'})")
@@ -152,6 +154,13 @@ def run(
         raise typer.Exit(1)
 
 
+def advice_notes(c: Any, job_id: int) -> list[str]:
+    """What admission said about the job's request, from its earlier runs (monitor/advice.py), as
+    the stored spec's notes keep it (here or on a server)."""
+    notes = c.spec_json(job_id).get("notes") or []
+    return [n for n in notes if isinstance(n, str) and n.startswith(("advice:", "right_size:"))]
+
+
 def submit(
     job_file: JobFile,
     env: EnvOpt = None,
@@ -167,10 +176,13 @@ def submit(
         job_id = c.submit(c.load(job_file, _envs(env), _overrides(backend, ray_address)))
     else:
         job_id = control.submit(job_file, _envs(env), db_url(), _overrides(backend, ray_address))
+    advice = advice_notes(c or client(), job_id)
     if as_json:
-        emit_json({"id": job_id, "status": "PENDING"})
+        emit_json({"id": job_id, "status": "PENDING", "advice": advice})
     else:
         out.print(job_id)
+        for line in advice:
+            err.print(safe(line))
 
 
 def status(
@@ -193,6 +205,8 @@ def status(
         out.print(f"  wall: {seconds(record.wall_seconds)}  log: {safe(record.to_json()['log_path'])}")
         if record.metrics:
             out.print(f"  metrics: {metrics_line(record.metrics)}")
+        for alert in c.alerts(job_id=record.id) if record.state == "RUNNING" else []:  # the monitor's
+            out.print(f"  [bold red]alert[/] {safe(alert['rule'])}: {safe(alert['message'])}")
         cost = record.preemption_cost()
         if cost["preemptions"]:
             out.print(
@@ -219,11 +233,17 @@ def status(
         emit_json({"jobs": [j.to_json() for j in jobs]})
         return
     table = Table("id", "name", "user", "status", "attempts", "resources", "wall", "metrics / reason")
+    alerts: dict[int, list[str]] = {}  # open alerts of the running jobs (the monitor's)
+    for alert in c.alerts() if any(j.state == "RUNNING" for j in jobs) else []:
+        alerts.setdefault(alert["job_id"], []).append(alert["rule"])
     for j in jobs:
         res = f"{j.cpus:g} CPU" + (f", {j.gpus}x {j.accelerator}" if j.accelerator else "")
+        shown = metrics_line(j.metrics) or safe(j.reason or "")
+        if j.id in alerts:
+            shown = f"[bold red]alert: {safe(', '.join(alerts[j.id]))}[/] {shown}"
         table.add_row(
             str(j.id), safe(j.name), safe(j.user), j.state, str(len(j.attempts)), safe(res),
-            seconds(j.wall_seconds), metrics_line(j.metrics) or safe(j.reason or ""),
+            seconds(j.wall_seconds), shown,
         )  # fmt: skip
     out.print(table)
 

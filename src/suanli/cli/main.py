@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from suanli.cli import catalog, cluster, compress, estimate, jobs, plan, simulate, team, tune
+from suanli.cli import catalog, cluster, compress, estimate, jobs, monitor, plan, simulate, team, tune
 from suanli.cli.state import set_db
 from suanli.core.errors import SuanliError, did_you_mean, printable
 
@@ -185,6 +185,9 @@ app.command()(jobs.status)
 app.command()(jobs.queue)
 app.command()(jobs.logs)
 app.command()(jobs.cancel)
+app.command()(monitor.top)
+app.command()(monitor.report)
+app.command()(monitor.alerts)
 app.command()(cluster.nodes)
 app.add_typer(cluster.agent_app, name="agent")
 app.add_typer(estimate.app, name="estimate")

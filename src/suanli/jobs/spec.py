@@ -323,6 +323,9 @@ class JobSpec(_Strict):
     # A preempted or cancelled attempt gets SIGTERM, then this long to save a checkpoint and exit before
     # SIGKILL ("30s"; 0 kills at once).
     grace_period_s: float = Field(DEFAULT_GRACE_S, alias="grace_period")
+    # Lower resources.memory to what the last runs of this job (same name and user) used at most, plus a
+    # margin (monitor/advice.py); without it, that advice is only shown at submission.
+    right_size: bool = False
     user: str = Field(default_factory=lambda: os.environ.get("SUANLI_USER") or getpass.getuser())
     # The team the job is accounted to and scheduled with (a server's project; the server sets it from
     # the submitter's token). Its fair share and quotas are the project's.

@@ -33,6 +33,11 @@ from suanli.core.errors import BadInput, SuanliError
 from suanli.core.files import write_private
 from suanli.jobs.spec import load_spec
 from suanli.jobs.states import IllegalTransition
+from suanli.monitor.collect import Collector
+from suanli.monitor.notify import Sender
+from suanli.monitor.rules import MonitorConfig, load_monitor_config
+from suanli.monitor.rules import config_path as monitor_path
+from suanli.monitor.watch import Monitor
 from suanli.run import admission
 from suanli.run.control import MAX_REQUEST_BYTES, info_path, peer_uid, read_agent_info, socket_path
 from suanli.run.executor import Outcome
@@ -71,8 +76,17 @@ class Agent:
         policy_name: str | None = None,
         job_umask: int = 0o022,
         pool: PoolConfig | None = None,
+        monitor: MonitorConfig | None = None,
+        metrics_address: str | None = None,
     ) -> None:
         self.store = store
+        self.metrics_address = metrics_address  # HOST:PORT of the Prometheus endpoint; None: none
+        self.monitor = Monitor(store, monitor)
+        self._monitor_file: tuple[float, int] | None = _stat_key(monitor_path())
+        self.collector = Collector()
+        self.sender = Sender(self.monitor.db, lambda: self.monitor.config.notifiers)
+        self.points: dict[tuple[int, int], int] = {}  # metric points stored per attempt
+        self.cancelled_by: dict[tuple[int, int], str] = {}  # why a rule cancelled an attempt
         config = load_scheduler_config()
         if policy_name:
             config = config.model_copy(update={"policy": policy_name})
@@ -110,6 +124,7 @@ class Agent:
         if self.ray_pool is not None or job.spec.backend == "ray":
             if self._ray is None:
                 self._ray = RayExecutor()
+            self._ray.sample_interval = self.monitor.interval
             return self._ray
         return self.executor
 
@@ -160,7 +175,13 @@ class Agent:
     def tick(self) -> None:
         self._sync_pool()
         self.view.refresh()
-        self._schedule(self._watch_running())
+        running = self._watch_running()
+        if self.monitor.due(time.time()):
+            try:
+                self._sample(running)
+            except Exception as e:  # monitoring never stops scheduling
+                self._log_once(f"sampling: {_one_line(e)}")
+        self._schedule(running)
         now = time.time()
         if now - self._last_heartbeat > HEARTBEAT_SECONDS:
             self.store.heartbeat(self.node.name)
@@ -190,18 +211,21 @@ class Agent:
         if tail is None:
             done = sum(1 for p in self.store.metric_history(job.id) if p["attempt"] == attempt.number)
             tail = self.tails[key] = LogTail(executor.log_path(attempt), skip_points=done)
+            self.points[key] = done
         # An outcome is kept until it is stored: if storing fails (a full disk), the next pass stores
         # the same words rather than polling a supervisor that is gone.
         outcome = self.outcomes.get(key) or executor.poll(job, attempt)
         if outcome is not None:
             self.outcomes[key] = outcome
         try:
-            self.store.add_metrics(job.id, attempt.number, tail.read())
+            points = tail.read()
+            self.store.add_metrics(job.id, attempt.number, points)
             tail.commit()  # only once the points are stored: a failed write reads them again next time
+            self.points[key] = self.points.get(key, 0) + len(points)
         except Exception as e:  # metrics never keep an attempt from ending or being cancelled
             self._log_once(f"job {job.id} attempt {attempt.number}: metrics not stored: {_one_line(e)}")
         if outcome is None:
-            if job.cancel_requested:
+            if job.cancel_requested or key in self.term_sent:  # a stop, once begun, goes on to SIGKILL
                 self._stop(key, job, attempt)
             elif check_memory and job.memory_bytes and executor is self.executor:
                 self._check_memory(key, job, attempt)
@@ -220,9 +244,14 @@ class Agent:
             reason=reason,
             log_tail=tail_text(executor.log_path(attempt)) if outcome.exit_code != 0 else None,
             preempted=key in self.preempted or outcome.requeue,
+            cancelled_by=self.cancelled_by.get(key),
         )
         log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
-        for d in (self.tails, self.term_sent, self.outcomes, self.overrides):
+        try:
+            self.monitor.ended(job.id, attempt.number, outcome.usage)
+        except Exception as e:
+            self._log_once(f"job {job.id} attempt {attempt.number}: usage not stored: {_one_line(e)}")
+        for d in (self.tails, self.term_sent, self.outcomes, self.overrides, self.points, self.cancelled_by):
             d.pop(key, None)
         self.preempted.discard(key)
         return True
@@ -239,12 +268,64 @@ class Agent:
 
     def _check_memory(self, key: tuple[int, int], job: JobRecord, attempt: AttemptRecord) -> None:
         used = self.executor.memory_bytes(attempt)
+        self.monitor.check_memory(job, attempt, used)  # the alert comes before the stop
         if used > job.memory_bytes and key not in self.overrides:
             self.overrides[key] = (
                 f"out of memory: used {used / 2**20:.0f} MiB, more than the "
                 f"{job.memory_bytes / 2**20:.0f} MiB it requested (resources.memory)"
             )
             self.executor.cancel(attempt, force=True)
+
+    def _sample(self, running: list[tuple[JobRecord, AttemptRecord]]) -> None:
+        """Read what every running attempt uses (its process tree here; its workers' on a Ray pool),
+        store it, evaluate the alert rules and carry out the actions they call for."""
+        self._reload_rules()
+        local = {(j.id, a.number): a for j, a in running if self.executor_for(j) is self.executor and a.pid}
+        roots = {k: a.pid for k, a in local.items()}
+        gpus = {k: a.gpu_indices for k, a in local.items()}
+        found = self.collector.sample(roots, gpus, supervised=True)
+        readings = {k: {local[k].node: r} for k, r in found.items()}
+        if self._ray is not None:
+            for job, attempt in running:
+                if self.executor_for(job) is self._ray:
+                    readings[(job.id, attempt.number)] = self._ray.readings(attempt)
+        progress = {}
+        for job, attempt in running:
+            key = (job.id, attempt.number)
+            try:
+                size = self.executor_for(job).log_path(attempt).stat().st_size
+            except OSError:
+                size = 0
+            progress[key] = (size, self.points.get(key, 0))
+        actions = self.monitor.observe(running, readings, progress)
+        self.sender.wake()
+        for action in actions:
+            for job, attempt in running:
+                if (job.id, attempt.number) != (action.job_id, action.attempt):
+                    continue
+                key = (job.id, attempt.number)
+                log.warning("job %s attempt %s: %s", job.id, attempt.number, action.reason)
+                self.overrides[key] = action.reason
+                if action.action == "cancel":
+                    self.cancelled_by[key] = action.reason
+                    self.store.request_cancel(job.id)
+                else:
+                    self.preempted.add(key)
+                self._stop(key, job, attempt)
+                self.monitor.db.mark_acted(action.alert_id, action.action)
+
+    def _reload_rules(self) -> None:
+        """alerts.yaml again when it changed; a broken edit keeps the rules in force (and says why)."""
+        key = _stat_key(monitor_path())
+        if key == self._monitor_file:
+            return
+        self._monitor_file = key
+        try:
+            self.monitor.config = load_monitor_config()
+        except SuanliError as e:
+            log.error("alert rules not reloaded: %s", e)
+            return
+        log.info("alert rules reloaded from %s", monitor_path())
 
     def _schedule(self, running: list[tuple[JobRecord, AttemptRecord]]) -> None:
         """One decision of the policy over the whole pool; start and preempt what it says."""
@@ -455,6 +536,15 @@ class Agent:
         except BlockingIOError:
             log.info("another agent holds the lock; exiting")
             return 0
+        metrics = None
+        if self.metrics_address:  # before anything else: an address it cannot listen on stops the start
+            from suanli.monitor.prometheus import serve_metrics
+
+            try:
+                metrics = serve_metrics(self.store, self.metrics_address)
+            except SuanliError as e:
+                log.error("%s", e)
+                return e.exit_code
         wake_r, wake_w = os.pipe()
         for fd in (wake_r, wake_w):
             os.set_blocking(fd, False)
@@ -490,8 +580,12 @@ class Agent:
             "node": n.name,
             "pool": self.pool_name,
             "socket": sock_path,
+            "metrics_address": metrics.address if metrics else None,
         }
         write_private(info_path(), json.dumps(info))
+        if metrics:  # anyone who reaches this port reads job ids and user names
+            log.info("Prometheus metrics at %s", metrics.url)
+        self.sender.start()
         log.info("agent %s up on node %s, pool %s (%s)", os.getpid(), n.name, self.pool_name, self.store.url)
         code = 0
         try:
@@ -512,6 +606,8 @@ class Agent:
                     listener.close()
                     listener, sock_id = self._listen(sock_path), _identity(sock_path)
                 timeout = 0.25 if self.tails or self._sync_waiters else 2.0
+                if self.tails and self.monitor.interval:
+                    timeout = min(timeout, self.monitor.interval)
                 ready, _, _ = select.select([wake_r, listener], [], [], timeout)
                 if listener in ready:
                     self._accept(listener)
@@ -521,6 +617,8 @@ class Agent:
                             pass
         finally:
             listener.close()
+            if metrics is not None:
+                metrics.shutdown()
             current = read_agent_info()
             if current is not None and current.pid == os.getpid():
                 info_path().unlink(missing_ok=True)
@@ -529,8 +627,17 @@ class Agent:
                         os.unlink(sock_path)
             if self.ray_pool is not None:
                 self.ray_pool.stop()
+            self.sender.stop()
             log.info("agent %s stopped", os.getpid())
         return code
+
+
+def _stat_key(path: object) -> tuple[float, int] | None:
+    try:
+        st = os.stat(path)  # type: ignore[arg-type]
+    except OSError:
+        return None
+    return st.st_mtime, st.st_size
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -598,16 +705,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=None)
     parser.add_argument("--policy", default=os.environ.get("SUANLI_POLICY"))
     parser.add_argument("--ray-address", default=None, help="a Ray cluster as the pool")
+    parser.add_argument(
+        "--metrics-address",
+        default=os.environ.get("SUANLI_METRICS_ADDRESS") or None,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback unless Prometheus is elsewhere: "
+        "whoever reaches the port reads job ids and user names)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     job_umask = os.umask(0o077)  # whatever the agent writes is its user's alone; jobs get the user's
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         pool = load_pool_config(args.ray_address)
+        monitor = load_monitor_config()
+        if args.metrics_address:
+            from suanli.monitor.prometheus import parse_address
+
+            parse_address(args.metrics_address)
     except SuanliError as e:
         log.error("%s", e)
         return e.exit_code
-    return Agent(Store(args.db), args.policy, job_umask, pool).serve()
+    agent = Agent(Store(args.db), args.policy, job_umask, pool, monitor, metrics_address=args.metrics_address)
+    return agent.serve()
 
 
 if __name__ == "__main__":

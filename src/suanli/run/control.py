@@ -50,6 +50,7 @@ class AgentInfo:
     node: str
     socket: str
     pool: str = "local"  # "local" (this machine) or "ray ADDRESS"
+    metrics_address: str | None = None  # HOST:PORT of its Prometheus endpoint, if it serves one
 
     def alive(self) -> bool:
         return process_alive(self.pid, self.started_at)
@@ -117,7 +118,7 @@ def read_agent_info() -> AgentInfo | None:
         data = json.loads(info_path().read_text())
         return AgentInfo(
             data["pid"], data["started_at"], data["db_url"], data["node"], data["socket"],
-            data.get("pool", "local"),
+            data.get("pool", "local"), data.get("metrics_address"),
         )  # fmt: skip
     except (FileNotFoundError, ValueError, KeyError):
         return None
@@ -136,10 +137,14 @@ def nudge(info: AgentInfo | None = None) -> None:
             os.kill(info.pid, signal.SIGUSR1)
 
 
-def ensure_agent(db_url: str, timeout_s: float = 30.0, ray_address: str | None = None) -> AgentInfo:
+def ensure_agent(
+    db_url: str, timeout_s: float = 30.0, ray_address: str | None = None, metrics_address: str | None = None
+) -> AgentInfo:
     """The running agent for `db_url`, starting one in the background if none runs. Its pool is the
     Ray cluster at `ray_address` when given (a running agent with another pool is refused), else
-    the configured one (pool.yaml, RAY_ADDRESS; this machine by default)."""
+    the configured one (pool.yaml, RAY_ADDRESS; this machine by default). With `metrics_address`
+    (HOST:PORT) it serves Prometheus metrics there (a running agent that does not is refused)."""
+    from suanli.monitor.rules import load_monitor_config
     from suanli.run.pool import check_reachable, load_pool_config
 
     socket_path()  # a socket folder that cannot be trusted is refused here, in one line, not in agent.log
@@ -153,12 +158,19 @@ def ensure_agent(db_url: str, timeout_s: float = 30.0, ray_address: str | None =
         if ray_address and info.pool != f"ray {ray_address}":
             raise BadInput("ray_address", ray_address, f"the running agent's pool is {info.pool}",
                            hint="one agent per pool: `suanli agent stop` first to change it")  # fmt: skip
+        if metrics_address and not _same_address(info.metrics_address, metrics_address):
+            raise BadInput("--metrics-address", metrics_address,
+                           f"the running agent serves metrics at {info.metrics_address or 'no address'}",
+                           hint="`suanli agent stop` first to change it")  # fmt: skip
         return info
     pool = load_pool_config(ray_address)
+    load_monitor_config()  # a broken alerts.yaml is named here, in one line, not in agent.log
     args = []
     if pool.ray:
         check_reachable(pool.ray, "--ray-address" if ray_address else "pool.ray")
         args = ["--ray-address", pool.ray]
+    if metrics_address:
+        args += ["--metrics-address", metrics_address]
     with open_private(home() / "agent.log") as logfile:
         proc = subprocess.Popen(
             [sys.executable, "-m", "suanli.run.agent", "--db", db_url, *args],
@@ -180,6 +192,14 @@ def ensure_agent(db_url: str, timeout_s: float = 30.0, ray_address: str | None =
             raise SuanliError(f"the agent exited with code {proc.returncode}; see {home() / 'agent.log'}")
         time.sleep(0.02)
     raise SuanliError(f"the agent did not start within {timeout_s:.0f} s; see {home() / 'agent.log'}")
+
+
+def _same_address(serving: str | None, asked: str) -> bool:
+    """Whether an agent listening at `serving` answers `asked` (port 0 asks for any port)."""
+    if serving is None:
+        return False
+    host, _, port = asked.rpartition(":")
+    return serving == asked or (port == "0" and serving.rpartition(":")[0] == host)
 
 
 def stop_agent(timeout_s: float = 15.0) -> AgentInfo | None:

@@ -29,6 +29,7 @@ class Outcome:
     reason: str
     requeue: bool = False
     lost_nodes: tuple[str, ...] = ()
+    usage: dict | None = None  # the attempt's own account where one was kept (cpu_seconds, max_rss_bytes)
 
 
 class Executor(Protocol):

@@ -129,7 +129,10 @@ class LocalExecutor:
             return None  # poll again once they are gone
         self._children.pop((job.id, attempt.number), None)
         if result is not None:
-            return Outcome(result.get("exit_code"), result.get("signal"), result.get("reason") or "ended")
+            kept = ("cpu_seconds", "max_rss_bytes")
+            usage = {k: result[k] for k in kept if isinstance(result.get(k), int | float)}
+            return Outcome(result.get("exit_code"), result.get("signal"), result.get("reason") or "ended",
+                           usage=usage or None)  # fmt: skip
         return _lost(rc, pid, root)
 
     def _kill_leftovers(self, attempt: AttemptRecord) -> bool:
@@ -157,14 +160,13 @@ class LocalExecutor:
         return Path(attempt.run_dir) / "output.log"
 
     def memory_bytes(self, attempt: AttemptRecord) -> int:
-        """Resident memory of the attempt's whole process tree."""
+        """Resident memory of the attempt's process tree, less its supervisor (whose use is not the job's)."""
         import psutil
 
         if attempt.pid is None:
             return 0
         try:
-            root = psutil.Process(attempt.pid)
-            procs = [root, *root.children(recursive=True)]
+            procs = psutil.Process(attempt.pid).children(recursive=True)
         except psutil.Error:
             return 0
         total = 0

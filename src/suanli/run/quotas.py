@@ -1,48 +1,22 @@
 """Quotas and usage: what each user and project holds now and has used this period, in GPUs, GPU-hours
 and dollars, and whether a job may start or can ever start.
 
-A GPU-hour costs the owned-hardware rate of the planner (purchase over depreciation, hosting, power at
-full use) when the shipped catalog has an owned offer for that accelerator, else the cheapest on-demand
-price per GPU in the catalog: a pool is hardware the team has, priced as what it would otherwise rent.
-CPU-only work holds no GPUs and costs nothing against these quotas.
+A GPU-hour costs what monitor/cost.py says; CPU-only work holds no GPUs and costs nothing against these
+quotas (reports do price its core-hours).
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from suanli.core.errors import BadInput
 from suanli.jobs.spec import JobSpec
+from suanli.monitor.cost import gpu_price_usd_per_hour
 from suanli.store.identity import Identity, QuotaRecord, period_start
 from suanli.store.records import JobRecord
 from suanli.store.store import Store
-
-
-@functools.cache
-def gpu_price_usd_per_hour(accelerator: str | None) -> float:
-    """What one GPU-hour of `accelerator` costs (see the module's note); 0 for no or an unknown GPU."""
-    if not accelerator:
-        return 0.0
-    from suanli.catalog.accelerators import accelerator_spec
-    from suanli.catalog.offers import shipped_offers
-    from suanli.plan.modes import owned_hourly
-
-    offers = [o for o in shipped_offers() if o.accelerator == accelerator]
-    owned = [o for o in offers if o.mode == "owned"]
-    if owned:
-        o = owned[0]
-        spec = accelerator_spec(accelerator) if o.power_w is None else None
-        fixed, power = owned_hourly(o, (spec.tdp_w * o.accelerator_count) if spec and spec.tdp_w else None)
-        return (fixed + power) / o.accelerator_count
-    rented = [
-        o.price_usd_per_hour / o.accelerator_count
-        for o in offers
-        if o.mode == "on-demand" and o.price_usd_per_hour
-    ]
-    return min(rented, default=0.0)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import Any
 
 from suanli.core.errors import SuanliError
 from suanli.core.files import open_private, private_dir
+from suanli.monitor.collect import Reading
 from suanli.run.executor import Handle, Outcome
 from suanli.run.ray_pool import RayPool, connect
 from suanli.run.worker_env import DEFAULT_PATH, attempt_environment, describe_exit, rank_environment
@@ -101,6 +102,20 @@ def _worker_class() -> Any:
             end = data.rfind(b"\n")
             return data[: end + 1] if end >= 0 else b""
 
+        def sample(self) -> dict | None:
+            """What this worker's process tree uses now, read on its own node."""
+            if self.proc is None:
+                return None
+            try:
+                from suanli.monitor.collect import Collector
+            except ImportError:  # suanli is not installed on this node: no samples from it
+                return None
+            if not hasattr(self, "collector"):
+                self.collector = Collector()
+            gpus = [int(i) for i in ray.get_gpu_ids()]
+            found = self.collector.sample({0: self.proc.pid}, {0: gpus})
+            return found[0].to_json() if 0 in found else None
+
         def cleanup(self) -> None:
             import shutil
 
@@ -158,6 +173,8 @@ class _Attempt:
     outcome: Outcome | None = None  # set once the attempt has ended and its actors are gone
     stop: bool | None = None  # None: not asked to stop; else whether the stop is forced
     ending: bool = False  # its other workers are being stopped after one failed
+    readings: dict[str, Reading] = field(default_factory=dict)  # by pool node, the newest
+    sampled_at: float = 0.0
 
 
 class RayExecutor:
@@ -169,6 +186,7 @@ class RayExecutor:
         self._lock = threading.Lock()
         self._work = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ray-executor")
         self._watcher: threading.Thread | None = None
+        self.sample_interval = 5.0  # the agent sets its monitor's
 
     # ---- connecting ---------------------------------------------------------------------------
 
@@ -309,6 +327,9 @@ class RayExecutor:
         import ray
 
         self._pull_logs(state)
+        if self.sample_interval and time.time() - state.sampled_at >= self.sample_interval:
+            state.sampled_at = time.time()
+            self._sample(state)
         done, _ = ray.wait(state.runs, num_returns=len(state.runs), timeout=0)
         failure = None
         world = len(state.runs)
@@ -371,6 +392,27 @@ class RayExecutor:
                 out.write(chunk)
                 state.offsets[i] += len(chunk)
 
+    def _sample(self, state: _Attempt) -> None:
+        """Each worker's reading from its node, summed per pool node."""
+        import ray
+
+        try:
+            found = ray.get([w.sample.remote() for w in state.workers], timeout=STOP_TIMEOUT_S)
+        except Exception:
+            return  # a lost worker; the check reports it
+        per = max(1, state.job.num_workers)
+        by_node: dict[str, list[Reading]] = {}
+        for rank, doc in enumerate(found):
+            if doc:
+                by_node.setdefault(state.nodes[rank // per], []).append(Reading(**doc))
+        state.readings = {node: _sum(rs) for node, rs in by_node.items()}
+
+    def readings(self, attempt: AttemptRecord) -> dict[str, Reading]:
+        """The newest reading of each node the attempt runs on (none before its first sample)."""
+        with self._lock:
+            state = self._attempts.get(attempt.run_dir)
+        return dict(state.readings) if state is not None else {}
+
     def _signal(self, state: _Attempt, force: bool) -> None:
         import ray
 
@@ -421,6 +463,24 @@ class RayExecutor:
 
 class _NotPlaced(SuanliError):
     """The workers could not start where the scheduler placed them: the job goes back to the queue."""
+
+
+def _sum(rs: list[Reading]) -> Reading:
+    """One node's reading from its workers' (GPU utilisation: their mean)."""
+    utils = [r.gpu_util for r in rs if r.gpu_util is not None]
+    mems = [r.gpu_memory_bytes for r in rs if r.gpu_memory_bytes is not None]
+    return Reading(
+        at=max(r.at for r in rs),
+        cpu_seconds=sum(r.cpu_seconds for r in rs),
+        rss_bytes=sum(r.rss_bytes for r in rs),
+        read_bytes=sum(r.read_bytes for r in rs),
+        write_bytes=sum(r.write_bytes for r in rs),
+        processes=sum(r.processes for r in rs),
+        gpu_util=sum(utils) / len(utils) if utils else None,
+        gpu_memory_bytes=sum(mems) if mems else None,
+        gpu_energy_j=max((r.gpu_energy_j for r in rs if r.gpu_energy_j is not None), default=None),
+        net_bytes=rs[0].net_bytes,
+    )
 
 
 def _words(e: BaseException) -> str:

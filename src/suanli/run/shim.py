@@ -93,20 +93,27 @@ class Supervisor:
         first_failure: tuple[int, int] | None = None
         kill_at = None
         while pending:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                if kill_at is not None and time.monotonic() > kill_at:
-                    for _, other in pending.values():
-                        other.kill()
-                time.sleep(0.05)
-                continue
-            if pid not in pending:
-                continue
+            # A worker reaped by Popen.poll() (send_signal polls first, in on_term) carries its code.
+            reaped = next((pid for pid, (_, c) in pending.items() if c.returncode is not None), None)
+            if reaped is not None:
+                pid, rc = reaped, pending[reaped][1].returncode
+            else:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    if any(c.returncode is not None for _, c in pending.values()):
+                        continue
+                    break
+                if pid == 0:
+                    if kill_at is not None and time.monotonic() > kill_at:
+                        for _, other in pending.values():
+                            other.kill()
+                    time.sleep(0.05)
+                    continue
+                if pid not in pending:
+                    continue
+                rc = os.waitstatus_to_exitcode(status)
             rank, child = pending.pop(pid)
-            rc = os.waitstatus_to_exitcode(status)
             child.returncode = rc
             if rc != 0 and first_failure is None:
                 first_failure = (rc, rank)
@@ -134,6 +141,19 @@ class Supervisor:
             _say(f"suanli: processes {left} of this attempt survived SIGKILL")
 
 
+def _own_account() -> dict:
+    """CPU time and the largest process's peak memory of every process the attempt ran and reaped (the
+    supervisor is their subreaper; its own use is not the job's), from the kernel's accounting: what
+    seff reports for a Slurm job."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cpu_seconds": children.ru_utime + children.ru_stime,
+        "max_rss_bytes": children.ru_maxrss * 1024,  # Linux counts KiB
+    }
+
+
 def main(run_dir: str) -> int:
     root = Path(run_dir)
     procs.become_subreaper()
@@ -153,6 +173,7 @@ def main(run_dir: str) -> int:
         finally:
             sup.stop_leftovers()
     result["at"] = time.time()
+    result.update(_own_account())
     try:
         write_private(root / "result.json", json.dumps(result))
     except OSError as e:  # a full disk: the exit code still says how the job went

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -535,6 +536,47 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
         new = mutate(request, p, "job.resubmit", str(job_id), lambda: c.resubmit(job_id))
         return {"id": new, "status": "PENDING"}
 
+    @app.get("/api/jobs/{job_id}/samples", tags=["monitor"])
+    def job_samples(job_id: int, p: Caller, attempt: int | None = None, since: float | None = None) -> dict:
+        """What the job used over time: a sample per node per interval (`samples`), and one point per
+        interval with the nodes summed (`series`)."""
+        from suanli.monitor.report import usage_series
+
+        if since is not None and not math.isfinite(since):
+            raise BadInput("since", since, "must be a finite Unix time")
+        rows = client(p).samples(job_id, attempt, since)
+        return {"samples": rows, "series": usage_series(rows)}
+
+    @app.get("/api/report", tags=["monitor"])
+    def report(
+        p: Caller,
+        job: int | None = None,
+        user: Annotated[list[str] | None, Query(max_length=64)] = None,
+        project: Annotated[list[str] | None, Query(max_length=64)] = None,
+        since: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    ) -> dict:
+        """An efficiency report (as `suanli report`): of one `job`, or of the jobs of `user`s in
+        `project`s that ran `since` ("7d", a date): totals, per user, the worst by waste, per job."""
+        return client(p).report(job, users=user, projects=project, since=since, limit=limit)
+
+    @app.get("/api/top", tags=["monitor"])
+    def top(p: Caller) -> dict:
+        """The running jobs the caller may read with what they use now (as `suanli top`), and the open
+        alerts."""
+        return client(p).top()
+
+    @app.get("/api/alerts", tags=["monitor"])
+    def alerts(
+        p: Caller,
+        all: bool = False,
+        job: int | None = None,
+        since: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    ) -> dict:
+        """Alerts newest first: the open ones, or `all`; of one `job` when given."""
+        return {"alerts": client(p).alerts(open_only=not all, job_id=job, since=since, limit=limit)}
+
     @app.get("/api/queue", tags=["jobs"])
     def queue(p: Caller) -> dict:
         """Pending jobs in start order with why each waits (only those the caller may read)."""
@@ -574,6 +616,17 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
     def simulate(body: SimulateBody, p: Caller) -> dict:
         """Replay a trace (synthetic:N, or `trace_csv`) on a cluster under several policies."""
         return _simulate(body)
+
+    # ---- monitoring ---------------------------------------------------------------------------
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(p: Caller) -> Response:
+        """The Prometheus exposition (docs/monitoring.md). It names jobs and users, so it takes a token:
+        an admin's sees every job; any other only its project's jobs and alerts, as /api/jobs does."""
+        from suanli.monitor.prometheus import CONTENT_TYPE, render
+
+        body = render(store, projects=None if p.is_admin else [p.project or ""])
+        return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     # ---- dashboard ----------------------------------------------------------------------------
 

@@ -177,3 +177,99 @@ class Audit(Base):
     ok: Mapped[bool] = mapped_column(Boolean, default=True)
     address: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Sample(Base):
+    """What one attempt used on one node over `span_s` seconds ending at `at` (monitor/). Counters are
+    cumulative since the attempt started; older rows are merged into coarser ones (`level` 1: minutes,
+    2: ten minutes) so a long job's history stays small."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        Index("ix_samples_attempt", "job_id", "attempt", "at"),
+        Index("ix_samples_level", "level", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    node: Mapped[str] = mapped_column(String(255))
+    at: Mapped[float] = mapped_column(Float)
+    span_s: Mapped[float] = mapped_column(Float)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_seconds: Mapped[float] = mapped_column(Float)  # cumulative
+    cpu_cores: Mapped[float] = mapped_column(Float)  # mean cores busy over the span
+    rss_bytes: Mapped[int] = mapped_column(BigInteger)  # at the end of the span
+    rss_peak_bytes: Mapped[int] = mapped_column(BigInteger)  # highest seen within the span
+    gpu_util: Mapped[float | None] = mapped_column(Float, nullable=True)  # 0-1, mean over held GPUs
+    gpu_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    read_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # cumulative
+    write_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # cumulative
+    net_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the node's, cumulative
+    log_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # cumulative
+    metric_points: Mapped[int] = mapped_column(Integer, default=0)  # cumulative
+    gpu_energy_j: Mapped[float | None] = mapped_column(Float, nullable=True)  # cumulative (NVML)
+
+
+class AttemptUsage(Base):
+    """Totals of one attempt, kept current while it runs and final once it ends: what reports read
+    (a report over thousands of jobs never reads their samples)."""
+
+    __tablename__ = "attempt_usage"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_at: Mapped[float] = mapped_column(Float)
+    last_at: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_source: Mapped[str] = mapped_column(String(16), default="samples")  # samples | rusage
+    rss_peak_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    gpu_seconds_used: Mapped[float | None] = mapped_column(Float, nullable=True)  # sum of util x time
+    gpu_memory_peak_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    read_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    write_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    gpu_energy_j: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Alert(Base):
+    """One alert: a rule that held for a job (or a node, or a project) from `opened_at`; repeats while it
+    holds raise `count` and `last_at`, never a new row; `closed_at` once it stops holding."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_open", "closed_at", "rule"), Index("ix_alerts_job", "job_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    subject: Mapped[str] = mapped_column(String(255))  # "job 12", "node gpu-3", "project vision"
+    user: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    action: Mapped[str] = mapped_column(String(16), default="notify")
+    opened_at: Mapped[float] = mapped_column(Float)
+    last_at: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acted: Mapped[str | None] = mapped_column(Text, nullable=True)  # what the action did
+
+
+class Delivery(Base):
+    """An alert on its way to one notifier: kept and retried until it is delivered."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "delivered_at", "next_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    notifier: Mapped[int] = mapped_column(Integer)  # index in alerts.yaml's `notifiers`
+    event: Mapped[str] = mapped_column(String(16))  # opened | closed
+    created_at: Mapped[float] = mapped_column(Float)
+    next_at: Mapped[float] = mapped_column(Float)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

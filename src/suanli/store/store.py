@@ -405,6 +405,7 @@ class Store:
         reason: str,
         log_tail: str | None = None,
         preempted: bool = False,
+        cancelled_by: str | None = None,
     ) -> JobState:
         """Close an attempt and move the job on: CANCELLED when a cancel was requested, SUCCEEDED on exit
         0 (also when a preemption came too late to stop it), PENDING when preempted, PENDING again
@@ -423,7 +424,7 @@ class Store:
             attempt.reason = reason
             attempt.log_tail = log_tail
             if job.cancel_requested:
-                new, why = JobState.CANCELLED, "cancelled by user"
+                new, why = JobState.CANCELLED, cancelled_by or "cancelled by user"
             elif exit_code == 0 and signal is None:  # it finished before a preemption could stop it
                 new, why = JobState.SUCCEEDED, reason
             elif preempted:

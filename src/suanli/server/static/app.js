@@ -1,10 +1,11 @@
 // suanli's dashboard: a hash-routed single page over the server's JSON API (no build step).
-//   #/login  #/jobs?state=&user=&name=&before=&trail=  #/jobs/ID  #/queue  #/nodes  #/usage
+//   #/login  #/jobs?state=&user=&name=&before=&trail=  #/jobs/ID  #/queue  #/nodes  #/monitor  #/usage
 
 import { ApiError, api, session } from "./api.js";
 import { h, replace } from "./dom.js";
 import { renderJob } from "./views/job.js";
 import { renderJobs } from "./views/jobs.js";
+import { renderMonitor } from "./views/monitor.js";
 import { renderNodes } from "./views/nodes.js";
 import { renderQueue } from "./views/queue.js";
 import { renderUsage } from "./views/usage.js";
@@ -19,12 +20,14 @@ const ROUTES = [
   { pattern: /^\/jobs$/, render: renderJobs, tab: "jobs", title: () => "Jobs" },
   { pattern: /^\/queue$/, render: renderQueue, tab: "queue", title: () => "Queue" },
   { pattern: /^\/nodes$/, render: renderNodes, tab: "nodes", title: () => "Nodes" },
+  { pattern: /^\/monitor$/, render: renderMonitor, tab: "monitor", title: () => "Monitor" },
   { pattern: /^\/usage$/, render: renderUsage, tab: "usage", title: () => "Usage" },
 ];
 const TABS = [
   ["jobs", "Jobs"],
   ["queue", "Queue"],
   ["nodes", "Nodes"],
+  ["monitor", "Monitor"],
   ["usage", "Usage"],
 ];
 

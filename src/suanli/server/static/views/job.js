@@ -3,6 +3,7 @@
 
 import { api, streamEvents } from "../api.js";
 import { lineChart } from "../charts.js";
+import { jobUsagePanel } from "./monitor.js";
 import {
   facts,
   fmtBytes,
@@ -57,10 +58,12 @@ export function renderJob(main, { match, me, flash, go }) {
   const eventsBox = h("div", { class: "table-box" });
   const specPre = h("pre", { class: "spec", "data-testid": "job-spec" });
   const specDetails = h("details", null, h("summary", null, "Spec"), specPre);
+  const usage = jobUsagePanel(id, { flash });
 
   main.append(
     h("div", { class: "toolbar" }, h("a", { href: "#/jobs", class: "back" }, "‹ Jobs"), title, badge, actions),
     h("div", { class: "columns" }, h("section", null, summary), h("section", null, h("h2", null, "Metrics"), metricsBox)),
+    usage.el,
     h("h2", null, "Attempts"),
     attemptsBox,
     h(
@@ -85,6 +88,7 @@ export function renderJob(main, { match, me, flash, go }) {
     replace(badge, statusBadge(doc.status));
     badge.firstChild.setAttribute("data-testid", "job-status");
     renderActions();
+    usage.update(doc);
     const wall = doc.ended_at ? doc.wall_seconds : seconds(doc.started_at, null);
     replace(
       summary,
@@ -432,6 +436,7 @@ export function renderJob(main, { match, me, flash, go }) {
     clearTimeout(metricsTimer);
     cancelAnimationFrame(frame);
     for (const chart of charts.values()) chart.destroy();
+    usage.destroy();
   };
 }
 
