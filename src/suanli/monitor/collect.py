@@ -76,8 +76,8 @@ class Collector:
         import psutil
 
         now = time.time()
-        children = _children()
-        trees = {key: _tree(root, children) for key, root in roots.items()}
+        children = children_map()
+        trees = {key: subtree(root, children) for key, root in roots.items()}
         live: dict[int, Any] = {}  # psutil reads only the jobs' processes
         for pid in {pid for pids in trees.values() for pid in pids}:
             try:
@@ -149,7 +149,7 @@ class Collector:
         )
 
 
-def _children() -> dict[int, list[int]]:
+def children_map() -> dict[int, list[int]]:
     """Parent -> children of every process, from /proc/PID/stat: one small read per process, a
     quarter of what psutil's ppid() costs, for the scan that every sample makes of the whole table."""
     children: dict[int, list[int]] = {}
@@ -172,7 +172,7 @@ def _children() -> dict[int, list[int]]:
     return children
 
 
-def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
+def subtree(root: int, children: dict[int, list[int]]) -> list[int]:
     """`root` and every process below it."""
     out, stack = [root], [root]
     while stack:

@@ -9,7 +9,8 @@ An attempt's processes are found two ways, so that neither `setsid` nor a double
 A process that both leaves the supervisor's tree and clears its environment is beyond both; cgroups
 would catch it, and are not used (see docs/jobs.md).
 
-Standard library only: the supervisor imports this and must start in tens of milliseconds.
+Standard library only (and monitor/collect.py, which is too at import): the supervisor imports this and
+must start in tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import os
 import signal
 import time
 from collections.abc import Callable
+
+from suanli.monitor.collect import children_map, subtree
 
 TOKEN_VAR = "SUANLI_ATTEMPT_TOKEN"
 _PR_SET_CHILD_SUBREAPER = 36
@@ -41,17 +44,6 @@ def _pids() -> list[int]:
         return []
 
 
-def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: fields after the last ')' are safe.
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    return int(fields[1]) if len(fields) > 1 else None
-
-
 def _is_zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -63,17 +55,7 @@ def _is_zombie(pid: int) -> bool:
 
 def descendants(root: int) -> list[int]:
     """Every live process below `root` in the process tree."""
-    children: dict[int, list[int]] = {}
-    for pid in _pids():
-        parent = _parent(pid)
-        if parent is not None:
-            children.setdefault(parent, []).append(pid)
-    out, stack = [], [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            out.append(child)
-            stack.append(child)
-    return [p for p in out if not _is_zombie(p)]
+    return [p for p in subtree(root, children_map())[1:] if not _is_zombie(p)]
 
 
 def with_token(token: str) -> list[int]:
