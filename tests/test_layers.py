@@ -16,7 +16,7 @@ ALLOWED = {
     "jobs": {"core", "catalog"},
     "estimate": {"core", "catalog"},
     "plan": {"core", "catalog", "estimate", "jobs"},
-    "store": {"core", "jobs"},
+    "store": {"core", "jobs", "ledger"},
     "schedule": {"core", "catalog", "jobs", "estimate"},
     "run": {"core", "catalog", "jobs", "store", "schedule", "estimate", "plan", "monitor"},
     "train": {"core"},

@@ -3,7 +3,7 @@ projects, memberships, tokens, quotas, audit). Times are Unix seconds."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -273,3 +273,37 @@ class Delivery(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class LedgerEntry(Base):
+    """One entry of the provenance ledger, at its index in the log (0, 1, 2 ... with no gaps)."""
+
+    __tablename__ = "ledger_entries"
+
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class LedgerNode(Base):
+    """A perfect subtree's hash: leaves [index x 2^level, (index + 1) x 2^level). Written once, when its
+    last leaf is appended, and never changed (what a tlog's tiles hold)."""
+
+    __tablename__ = "ledger_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerHead(Base):
+    """The log's size and root: one row, locked by every append (appends are integrated in order)."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    updated_at: Mapped[float] = mapped_column(Float)
