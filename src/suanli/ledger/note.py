@@ -110,8 +110,11 @@ class Signer:
         public = Ed25519PrivateKey.from_private_bytes(self.seed).public_key()
         return Verifier(self.name, public.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
+    def sign(self, message: bytes) -> bytes:
+        return Ed25519PrivateKey.from_private_bytes(self.seed).sign(message)
+
     def signature_line(self, text: str) -> str:
-        sig = Ed25519PrivateKey.from_private_bytes(self.seed).sign(text.encode())
+        sig = self.sign(text.encode())
         return f"{DASH}{self.name} {base64.b64encode(self.verifier().id + sig).decode()}\n"
 
 

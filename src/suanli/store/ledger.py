@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from suanli.core.errors import BadInput, NotFound
@@ -68,10 +68,18 @@ class LedgerLog:
     def _nodes(s: Session, keys: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not keys:
             return {}
-        q = select(m.LedgerNode.level, m.LedgerNode.index, m.LedgerNode.hash).where(
-            tuple_(m.LedgerNode.level, m.LedgerNode.index).in_(list(keys))
+        by_level: dict[int, list[int]] = {}
+        for level, index in keys:
+            by_level.setdefault(level, []).append(index)
+        # One IN list per level, so both databases answer each from the primary key (a row-value IN
+        # scans in SQLite); written as text because building the expression cost more than the read.
+        # Only integers we computed go into it.
+        where = " OR ".join(
+            f'(level = {int(lv)} AND "index" IN ({", ".join(str(int(i)) for i in ix)}))'
+            for lv, ix in by_level.items()
         )
-        found = {(level, index): h for level, index, h in s.execute(q)}
+        rows = s.execute(text(f'SELECT level, "index", hash FROM ledger_nodes WHERE {where}'))
+        found = {(level, index): bytes(h) for level, index, h in rows}
         missing = set(keys) - set(found)
         if missing:
             raise RuntimeError(f"the ledger's tree is missing nodes {sorted(missing)[:5]}")
@@ -85,11 +93,12 @@ class LedgerLog:
 
     def _prove(self, size: int, proof: Callable[[merkle.Subtree], list[bytes]]) -> list[bytes]:
         """Run a proof over the stored nodes: one read for every node it needs."""
-        current, _ = self.head()
-        if size > current:
-            raise BadInput("size", size, f"must be at most the log's size, {current}")
         needed = merkle.ranges_needed(proof)
         with self.store._read() as s:
+            head = s.get(m.LedgerHead, 1)
+            current = head.size if head else 0
+            if size > current:
+                raise BadInput("size", size, f"must be at most the log's size, {current}")
             nodes = self._nodes(s, needed)
         return proof(lambda a, b: merkle.fold([nodes[k] for k in merkle.blocks(a, b)]))
 
