@@ -128,9 +128,9 @@ def _rows(
     projects: Collection[str] | None = None,
     since: float | None = None,
 ) -> list[Any]:
-    """The rows of MonitorStore.report_rows (every attempt of the chosen jobs with its usage totals, one
-    query, the same join and filters), as plain columns rather than ORM objects: the fields a report
-    needs and nothing else (not the job's spec), five times quicker at 10,000 jobs."""
+    """Every attempt of the chosen jobs with its usage totals, in one query, as plain columns rather than
+    ORM objects: the fields a report needs and nothing else (not the job's spec), five times quicker at
+    10,000 jobs than ORM rows."""
     J, A, U = m.Job, m.Attempt, m.AttemptUsage
     q = (
         select(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from suanli.monitor.collect import Reading
 from suanli.monitor.cost import hourly_usd
+from suanli.monitor.report import group_report
 from suanli.monitor.rules import MonitorConfig, Rule
 from suanli.store.identity import period_start
 from suanli.store.monitoring import AlertUpdate, MonitorStore
@@ -393,14 +394,9 @@ class Monitor:
                 continue
             since = period_start(rule.period, now)
             for project, budget in rule.budgets.items():
-                cost = 0.0
-                seen = set()
-                for job_row, _a, _u in self.db.report_rows(projects=[project], since=since):
-                    if job_row.id in seen:
-                        continue
-                    seen.add(job_row.id)
-                    job = self.store.get(job_row.id)
-                    cost += job_cost_usd(job, now)
+                # The report's own sum (one query), not a read of every job of the project.
+                report = group_report(self.store, projects=[project], since=since, limit=0, now=now)
+                cost = report["totals"]["cost_usd"]
                 out.append(
                     AlertUpdate(
                         rule=rule.name,

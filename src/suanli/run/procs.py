@@ -22,7 +22,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from suanli.monitor.collect import children_map, subtree
+from suanli.monitor.collect import children_map, pids, subtree
 
 TOKEN_VAR = "SUANLI_ATTEMPT_TOKEN"
 _PR_SET_CHILD_SUBREAPER = 36
@@ -35,13 +35,6 @@ def become_subreaper() -> bool:
         return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
-
-
-def _pids() -> list[int]:
-    try:
-        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except FileNotFoundError:
-        return []
 
 
 def _is_zombie(pid: int) -> bool:
@@ -63,7 +56,7 @@ def with_token(token: str) -> list[int]:
     needle = f"{TOKEN_VAR}={token}".encode()
     found = []
     me = os.getpid()
-    for pid in _pids():
+    for pid in pids():
         if pid == me:
             continue
         try:

@@ -220,35 +220,6 @@ class MonitorStore:
                 merged += len(rows)
         return merged
 
-    def report_rows(
-        self,
-        *,
-        job_ids: Collection[int] | None = None,
-        users: Collection[str] | None = None,
-        projects: Collection[str] | None = None,
-        since: float | None = None,
-    ) -> list[tuple]:
-        """(job row, attempt row, usage row or None) for every attempt of the chosen jobs: one query."""
-        q = (
-            select(m.Job, m.Attempt, m.AttemptUsage)
-            .join(m.Attempt, m.Attempt.job_id == m.Job.id)
-            .outerjoin(
-                m.AttemptUsage,
-                (m.AttemptUsage.job_id == m.Attempt.job_id) & (m.AttemptUsage.attempt == m.Attempt.number),
-            )
-            .order_by(m.Job.id, m.Attempt.number)
-        )
-        if job_ids is not None:
-            q = q.where(m.Job.id.in_(list(job_ids)))
-        if users is not None:
-            q = q.where(m.Job.user.in_(list(users)))
-        if projects is not None:
-            q = q.where(m.Job.project.in_(list(projects)))
-        if since is not None:
-            q = q.where((m.Attempt.ended_at.is_(None)) | (m.Attempt.ended_at >= since))
-        with self.store._read() as s:
-            return list(s.execute(q).tuples())
-
     def history(self, pairs: Collection[tuple[str, str]], runs: int) -> dict[tuple[str, str], list[dict]]:
         """The last `runs` successful runs of each (job name, user) with their measured use, newest
         first: peak memory, CPU time and wall time of the attempt that succeeded."""
