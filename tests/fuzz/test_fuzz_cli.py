@@ -65,6 +65,7 @@ HELP_ONLY = {
     ("agent", "stop"),
     ("server",),
     ("login",),
+    ("ledger", "witness"),
 }
 STARTS_WORK = {"run", "start", "stop"} | {name for path in HELP_ONLY for name in path if name != "agent"}
 SAFE = sorted(p for p in LEAVES if p not in HELP_ONLY)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from suanli.cli import catalog, cluster, compress, estimate, jobs, monitor, plan, simulate, team, tune
+from suanli.cli import catalog, cluster, compress, estimate, jobs, ledger, monitor, plan, simulate, team, tune
 from suanli.cli.state import set_db
 from suanli.core.errors import SuanliError, did_you_mean, printable
 
@@ -204,6 +204,7 @@ app.add_typer(team.project_app, name="project")
 app.add_typer(team.token_app, name="token")
 app.add_typer(team.quota_app, name="quota")
 app.command("audit")(team.audit)
+app.add_typer(ledger.app, name="ledger")
 
 
 def main() -> None:

@@ -9,10 +9,14 @@ a failure leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
+import os
 import shutil
 import tempfile
+import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -504,11 +508,58 @@ def compress(
         if out_dir.exists():
             out_dir.rmdir()
         tmp.rename(out_dir)
+        _record(out_dir, model, weights, [eval_data, holdout, calib], opts, report)
         return report
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _record(
+    out_dir: Path,
+    model: str,
+    weights: str | None,
+    data: list[str | None],
+    opts: S.CompressOptions,
+    report: dict,
+) -> None:
+    """The compressed model's ledger entry (its files, report.json, the model card, included), from
+    the model and data it was made from; spooled, and signed by the next ledger command or agent pass.
+    A ledger that cannot be written is a warning: the model is there."""
+    from suanli.ledger import provenance as P
+    from suanli.ledger import spool
+
+    try:
+        deps = []
+        sources = [("model", model.split(":")[0]), ("weights", weights), *(("data", d) for d in data)]
+        for name, source in [(n, src) for n, src in sources if src]:
+            path = Path(source)
+            if path.exists():
+                hashed = P.artifact(path)[1]
+                deps.append(P.dependency(f"{name}:{path.name}", hashed.digest, P.path_uri(path)))
+        chosen = report.get("chosen_candidate") or {}
+        doc = P.provenance(
+            "model",
+            P.artifact(out_dir)[0],
+            external={
+                "task": opts.task,
+                "budget": opts.budget.text,
+                "target": opts.target,
+                "runtime": opts.runtime,
+                "objective": opts.objective,
+                "model": model,
+                "chosen": report.get("chosen"),
+                "user": os.environ.get("SUANLI_USER") or getpass.getuser(),
+            },
+            dependencies=deps,
+            builder="suanli compress",
+            finished=time.time(),
+            byproducts={"metrics": {k: v for k, v in chosen.items() if type(v) in (int, float)}},
+        )
+        spool.record("model", doc)
+    except Exception as e:
+        warnings.warn(f"{out_dir}: not recorded in the ledger: {e}", stacklevel=2)
 
 
 def _runtimes(source: Any, opts: S.CompressOptions) -> list[str]:

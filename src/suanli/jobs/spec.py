@@ -337,6 +337,12 @@ class JobSpec(_Strict):
     # What the job has to get done (`workload:`), for the estimator: the scheduler times the job with it.
     workload: WorkloadSpec | None = None
     mounts: list[FileMount] = Field(default_factory=list)
+    # For the provenance ledger: the datasets (files or folders) the job reads, and the artifacts it
+    # writes besides its checkpoints, relative to the workdir unless absolute (SkyPilot's `inputs` and
+    # `outputs` are sizes for its optimizer, not these). Their digests go into the entry each attempt's
+    # end appends.
+    datasets: list[str] = Field(default_factory=list, max_length=64)
+    artifacts: list[str] = Field(default_factory=list, max_length=64)
     # What loading the file left out or changed (SkyPilot fields with no effect on a pool); set by
     # parse_spec, never read from a job file.
     notes: list[str] = Field(default_factory=list)
@@ -594,7 +600,28 @@ def parse_spec(data: object, *, base_dir: Path | None = None, source: str = "spe
         mounts.append(resolved)
         notes += [note] if note else []
     notes += mount_notes(mounts)
-    return spec.model_copy(update={"workdir": str(workdir), "mounts": mounts, "notes": notes})
+    datasets = [_resolve_dataset(d, n, workdir) for n, d in enumerate(spec.datasets)]
+    for n, out in enumerate(spec.artifacts):
+        _check_path(out, f"artifacts[{n}]")
+    update = {"workdir": str(workdir), "mounts": mounts, "notes": notes, "datasets": datasets}
+    return spec.model_copy(update=update)
+
+
+def _check_path(path: str, field: str) -> None:
+    if not path.strip() or "\0" in path or not path.isprintable() or len(path.encode()) > 4095:
+        raise BadInput(field, shorten(path), "must be a path of printable characters, at most 4095 bytes")
+
+
+def _resolve_dataset(path: str, n: int, workdir: Path) -> str:
+    """A dataset the job reads: an existing file or folder, read relative to the workdir."""
+    field = f"datasets[{n}]"
+    _check_path(path, field)
+    here = (workdir / os.path.expanduser(path)).resolve()
+    if not _probe(here, field, path, folder=False):
+        raise BadInput(
+            field, shorten(path), "must be an existing file or folder", hint=f"looked in {shorten(str(here))}"
+        )
+    return str(here)
 
 
 def load_spec(

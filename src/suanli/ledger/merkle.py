@@ -237,3 +237,33 @@ def ranges_needed(proof: Callable[[Subtree], object]) -> set[tuple[int, int]]:
 
     proof(record)
     return needed
+
+
+class TreeBuilder:
+    """The tree grown one leaf at a time, as a log appends: it keeps the right border (the perfect
+    subtrees of the size's binary form) and says which nodes each leaf completes. `border` continues a
+    tree of `size` leaves from its stored border nodes (blocks(0, size), largest first)."""
+
+    def __init__(self, size: int = 0, border: Sequence[bytes] = ()) -> None:
+        keys = blocks(0, size)
+        if len(keys) != len(border):
+            raise ValueError(f"a tree of {size} leaves has {len(keys)} border nodes, not {len(border)}")
+        self.size = size
+        self.stack = [(level, h) for (level, _), h in zip(keys, border, strict=True)]
+
+    def add(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Append a leaf hash; the (level, index, hash) nodes it completes, the leaf itself first."""
+        index = self.size
+        done = [(0, index, leaf)]
+        self.stack.append((0, leaf))
+        while len(self.stack) > 1 and self.stack[-1][0] == self.stack[-2][0]:
+            level, right = self.stack.pop()
+            _, left = self.stack.pop()
+            node = node_hash(left, right)
+            self.stack.append((level + 1, node))
+            done.append((level + 1, index >> (level + 1), node))
+        self.size += 1
+        return done
+
+    def root(self) -> bytes:
+        return fold([h for _, h in self.stack])

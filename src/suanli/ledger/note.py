@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -39,10 +40,15 @@ def _check_name(name: str) -> str:
 
 
 def _b64(text: str, what: str) -> bytes:
+    """Strict base64: a text that is not the canonical encoding of its bytes (unused bits set in the last
+    character) is refused, so no byte of a signature line can change without the line failing."""
     try:
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise NoteError(f"{what} is not valid base64") from None
+    if base64.b64encode(raw).decode() != text:
+        raise NoteError(f"{what} is not canonical base64")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -106,12 +112,17 @@ class Signer:
         material = base64.b64encode(bytes([ED25519]) + self.seed).decode()
         return f"PRIVATE+KEY+{self.name}+{self.verifier().id.hex()}+{material}"
 
+    @functools.cached_property
+    def _key(self) -> Ed25519PrivateKey:  # made once: loading the key cost a quarter of each signature
+        return Ed25519PrivateKey.from_private_bytes(self.seed)
+
+    @functools.cache  # noqa: B019 (a signer lives as long as its log; there are few)
     def verifier(self) -> Verifier:
-        public = Ed25519PrivateKey.from_private_bytes(self.seed).public_key()
+        public = self._key.public_key()
         return Verifier(self.name, public.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
     def sign(self, message: bytes) -> bytes:
-        return Ed25519PrivateKey.from_private_bytes(self.seed).sign(message)
+        return self._key.sign(message)
 
     def signature_line(self, text: str) -> str:
         sig = self.sign(text.encode())

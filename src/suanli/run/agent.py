@@ -28,6 +28,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 from suanli.core.errors import BadInput, SuanliError
 from suanli.core.files import write_private
@@ -44,12 +45,14 @@ from suanli.run.executor import Outcome
 from suanli.run.local import LocalExecutor, run_dir_for
 from suanli.run.metrics import LogTail, tail_text
 from suanli.run.pool import PoolConfig, discover_local_node, load_pool_config
+from suanli.run.provenance import Cosigner, record_attempt
 from suanli.run.ray_executor import RAY_NODE, RayExecutor
 from suanli.run.ray_pool import RayPool
 from suanli.run.schedconfig import load_scheduler_config, make_policy
 from suanli.run.scheduling import JobsView, decide_now, job_history
 from suanli.schedule.estimates import HistoryEstimator
 from suanli.schedule.policy import JobRequest
+from suanli.store.ledger import LedgerLog
 from suanli.store.paths import home
 from suanli.store.records import AttemptRecord, JobRecord, NodeRecord, NodeSlice
 from suanli.store.store import Store
@@ -82,6 +85,8 @@ class Agent:
         self.store = store
         self.metrics_address = metrics_address  # HOST:PORT of the Prometheus endpoint; None: none
         self.monitor = Monitor(store, monitor)
+        self.ledger = LedgerLog(store)
+        self.cosigner = Cosigner(self.ledger)
         self._monitor_file: tuple[float, int] | None = _stat_key(monitor_path())
         self.collector = Collector()
         self.sender = Sender(self.monitor.db, lambda: self.monitor.config.notifiers)
@@ -236,6 +241,9 @@ class Agent:
             self.store.register_nodes([], lost=list(outcome.lost_nodes))
             self._lost_at.update(dict.fromkeys(outcome.lost_nodes, time.time()))
             self._nodes = None
+        # Before the attempt is seen to end, so a finished job always has its entry (an agent stopped in
+        # between records it again on restart; the entry's source keeps it from being appended twice).
+        self._record(job, attempt, outcome, reason)
         state = self.store.finish_attempt(
             job.id,
             attempt.number,
@@ -255,6 +263,18 @@ class Agent:
             d.pop(key, None)
         self.preempted.discard(key)
         return True
+
+    def _record(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome, reason: str | None) -> None:
+        """The attempt's provenance entry (and what its processes spooled) into the ledger."""
+        try:
+            job = self.store.get(job.id)  # with its final metrics
+            result = {"exit_code": outcome.exit_code, "signal": outcome.signal, "reason": reason,
+                      **(outcome.usage or {})}  # fmt: skip
+            log_path = Path(self.executor_for(job).log_path(attempt))
+            record_attempt(self.ledger, job, attempt, result, self.pool_name, log_path)
+            self.cosigner.request()
+        except Exception as e:  # the ledger never keeps an attempt from ending
+            self._log_once(f"job {job.id} attempt {attempt.number}: not in the ledger: {_one_line(e)}")
 
     def _stop(self, key: tuple[int, int], job: JobRecord, attempt: AttemptRecord) -> None:
         """SIGTERM, then SIGKILL once the job's grace period has passed (checked on every pass)."""

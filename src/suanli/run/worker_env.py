@@ -46,6 +46,14 @@ def checkpoint_dir(job_id: int) -> Path:
     return logs_dir() / f"job-{job_id}" / "checkpoints"
 
 
+def job_spool(job_id: int) -> Path:
+    """Where a job's processes spool ledger statements (SUANLI_LEDGER_SPOOL), the same for every
+    attempt; the agent appends them when an attempt ends (run/provenance.py)."""
+    from suanli.store.paths import logs_dir
+
+    return logs_dir() / f"job-{job_id}" / "ledger-spool"
+
+
 def attempt_environment(
     job: JobRecord,
     attempt_number: int,
@@ -75,6 +83,7 @@ def attempt_environment(
         "SUANLI_NUM_WORKERS": str(job.num_workers),
         "SUANLI_RUN_DIR": str(run_dir),
         "SUANLI_CHECKPOINT_DIR": str(checkpoint_dir(job.id)),
+        "SUANLI_LEDGER_SPOOL": str(job_spool(job.id)),
         **train.env(),
         "PYTHONUNBUFFERED": "1",
     }

@@ -307,3 +307,54 @@ class LedgerHead(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     updated_at: Mapped[float] = mapped_column(Float)
+    # The log's signed-note verifier key (its name is the origin), fixed by the first append.
+    key: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class LedgerCheckpoint(Base):
+    """A checkpoint the log signed (C2SP tlog-checkpoint in a signed note), one per append."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class LedgerCosignature(Base):
+    """A witness's cosignature (C2SP tlog-cosignature) of the checkpoint at `size`."""
+
+    __tablename__ = "ledger_cosignatures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
+    witness: Mapped[str] = mapped_column(Text)  # the witness's verifier key
+    line: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class LedgerRef(Base):
+    """The search index: what each entry names (digests as subject or input, job, user, kind, commit),
+    and the `source` that makes an automatic entry appended once. Derived from the entries; never trusted
+    by `verify`."""
+
+    __tablename__ = "ledger_refs"
+    __table_args__ = (Index("ix_ledger_refs_field_value", "field", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry: Mapped[int] = mapped_column(BigInteger, index=True)
+    field: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="")
+
+
+class LedgerManifest(Base):
+    """The last manifest hashed for a folder (by the path's digest), so the next hash of it reads only
+    the files that changed."""
+
+    __tablename__ = "ledger_manifests"
+
+    path_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    manifest: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -127,7 +127,7 @@ class Store:
     def _migrate(self) -> None:
         """Add the columns newer versions added to a database an older version created."""
         inspector = inspect(self._write_engine)
-        for table in (m.Job.__table__, m.Attempt.__table__, m.Node.__table__):
+        for table in (m.Job.__table__, m.Attempt.__table__, m.Node.__table__, m.LedgerHead.__table__):
             have = {c["name"] for c in inspector.get_columns(table.name)}
             missing = [c for c in table.columns if c.name not in have]
             if not missing:

@@ -17,6 +17,8 @@ import itertools
 import json
 import os
 import random
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -425,9 +427,40 @@ def checkpoint(**extra: Any) -> Path | None:
         }
         serial = state["epoch"] * 1_000_000 + state["batches_done"]
         path = ckpt.save_atomic(state, serial)
+        _record_checkpoint(path, state, extra)
     if session.config.world_size > 1:
         dist.barrier()
     return path
+
+
+def _record_checkpoint(path: Path, state: dict, extra: dict) -> None:
+    """The checkpoint's ledger entry, spooled for the agent to sign at the attempt's end; a ledger
+    that cannot be written is a warning, never a failed training step."""
+    from suanli.ledger import provenance as P
+    from suanli.ledger import spool
+    from suanli.ledger.digest import file_sha256
+
+    try:
+        job = os.environ.get("SUANLI_JOB_ID")
+        attempt = os.environ.get("SUANLI_ATTEMPT")
+        scalars = {k: v for k, v in extra.items() if isinstance(v, int | float | str | bool)}
+        doc = P.provenance(
+            "checkpoint",
+            {path.name: file_sha256(path)},
+            external={
+                "job_id": int(job) if job and job.isdigit() else None,
+                "attempt": int(attempt) if attempt and attempt.isdigit() else None,
+                "epoch": state["epoch"],
+                "batches_done": state["batches_done"],
+                "world_size": state["world_size"],
+            },
+            invocation=f"job/{job}/attempt/{attempt}" if job else None,
+            finished=time.time(),
+            byproducts={"metrics": scalars} if scalars else None,
+        )
+        spool.record("checkpoint", doc)
+    except Exception as e:
+        warnings.warn(f"checkpoint {path.name} not recorded in the ledger: {e}", stacklevel=3)
 
 
 def _resume(session: _Session) -> None:

@@ -7,6 +7,7 @@ here, inside functions, so the CLI starts without it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,9 +16,13 @@ from typing import TYPE_CHECKING, Any
 from suanli.api import Client
 from suanli.core.errors import BadInput, SuanliError
 from suanli.jobs.spec import JobSpec, load_spec
+from suanli.ledger import provenance as P
 from suanli.run.pool import check_fits_pool, node_resources
+from suanli.store.ledger import Item, LedgerLog
 from suanli.store.records import JobRecord, NodeRecord
 from suanli.tune.spec import CategoricalParam, FloatParam, TuneSpec, param_env, render
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import optuna
@@ -245,6 +250,27 @@ def _result(study: optuna.study.Study) -> tuple[list[TrialResult], TrialResult |
 # ---- the loop --------------------------------------------------------------------------------------
 
 
+def record_trial(ledger: LedgerLog, spec: TuneSpec, number: int, job_id: int, params: dict[str, Any],
+                 state: str, value: float | None, hours: float, reason: str | None) -> None:  # fmt: skip
+    """The trial's ledger entry: its parameters and result, tied to its job (whose attempts' entries
+    say what code and data it ran). A ledger that cannot be written is a warning, never a lost trial."""
+    result = {"study": spec.study, "trial": number, "job_id": job_id, "params": params, "state": state,
+              "value": value}  # fmt: skip
+    doc = P.provenance(
+        "trial",
+        {f"{spec.study}/trial-{number}": P.spec_digest(result)},
+        external={**result, "metric": spec.objective.metric, "direction": spec.objective.direction},
+        builder="suanli tune",
+        invocation=f"study/{spec.study}/trial/{number}",
+        finished=time.time(),
+        byproducts={"cost": {"device_hours": hours}, **({"outcome": {"reason": reason}} if reason else {})},
+    )
+    try:
+        ledger.append_statements([Item("trial", doc, source=f"trial:{spec.study}:{number}:{job_id}")])
+    except Exception as e:
+        log.warning("trial %s of %s not recorded in the ledger: %s", number, spec.study, e)
+
+
 def tune(
     spec: TuneSpec,
     *,
@@ -268,6 +294,7 @@ def tune(
     parallel = max(1, min(spec.parallel, pool_capacity(base, nodes)))
 
     storage = storage_for(client.store.url)
+    ledger = LedgerLog(client.store)
     previous = _check_existing_study(storage, spec)
     study = optuna.create_study(
         study_name=spec.study,
@@ -306,6 +333,7 @@ def tune(
         if reason:
             r.trial.set_user_attr(REASON_ATTR, reason)
         study.tell(r.trial, value if state is TrialState.COMPLETE else None, state=state)
+        record_trial(ledger, spec, r.trial.number, r.job_id, r.params, state.name, value, hours, reason)
         finished_hours += hours
         done += 1
         del running[r.trial.number]

@@ -19,10 +19,12 @@ class as the user (see `load_alibaba`).
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import json
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -388,6 +390,14 @@ def detect_format(path: Path) -> str:
     return "generic"
 
 
+@contextlib.contextmanager
+def _csv_errors(spec: str) -> Iterator[None]:
+    try:
+        yield
+    except csv.Error as e:
+        raise BadInput("trace", spec, f"is not a CSV this reader accepts ({e})") from None
+
+
 def load_trace(
     spec: str,
     *,
@@ -406,7 +416,9 @@ def load_trace(
     input_file(path, "trace")
     if fmt not in FORMATS:
         raise BadInput("format", fmt, f"must be one of {', '.join(FORMATS)}")
-    with reading(path, "trace"):  # a file that is not UTF-8: one line naming it and where
+    # A file that is not UTF-8, or a CSV the reader refuses (a field over its 128 KiB limit, a NUL
+    # byte): one line naming it and why.
+    with reading(path, "trace"), _csv_errors(spec):
         if fmt == "auto":
             fmt = detect_format(path)
         if fmt == "gavel":
