@@ -40,6 +40,12 @@ def log(db_url: str) -> LedgerLog:
     return LedgerLog(Store(db_url))
 
 
+@pytest.fixture
+def sqlite_log(suanli_home) -> LedgerLog:
+    """For what does not depend on the database (bundles, hashing): SQLite only, to keep CI short."""
+    return LedgerLog(Store(f"sqlite:///{suanli_home / 'suanli.db'}"))
+
+
 def test_entries_are_appended_once_found_and_traced(log):
     first = log.append_statements([dataset(1), dataset(2, user="cy")])
     assert first == [0, 1]
@@ -74,7 +80,8 @@ def test_a_log_refuses_a_second_key(log, db_url):
         verify_log(log, trusted=Signer.generate("x").verifier())
 
 
-def test_bundles_are_checked_without_the_database(log, tmp_path):
+def test_bundles_are_checked_without_the_database(sqlite_log, tmp_path):
+    log = sqlite_log
     log.append_statements([dataset(n) for n in range(37)])
     full, part = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
     assert export(log, full)["entries"] == 37
@@ -178,7 +185,8 @@ def test_verify_names_the_first_bad_entry(suanli_home):
     assert verify_log(log)["first_bad"]["entry"] == 4
 
 
-def test_incremental_rehash_reads_only_what_changed(log, tmp_path):
+def test_incremental_rehash_reads_only_what_changed(sqlite_log, tmp_path):
+    log = sqlite_log
     model = tmp_path / "model"
     (model / "shards").mkdir(parents=True)
     for n in range(5):
