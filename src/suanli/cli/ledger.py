@@ -160,14 +160,13 @@ def log_(
     json_out: JsonOpt = False,
 ) -> None:
     """The latest checkpoint (with its cosignatures) and the newest entries."""
-    from suanli.store.ledger import summary, witness_config
+    from suanli.store.ledger import summary
 
     log = _log()
     size, root = log.head()
     entries = [summary(e["index"], e["kind"], e["body"], e["created_at"])
                for e in (log.entry(i) for i in range(size - 1, max(-1, size - 1 - limit), -1))]  # fmt: skip
-    _, quorum = witness_config()
-    cosigned = [c["witness"].split("+")[0] for c in log.cosignatures(size)] if size else []
+    cosigned, quorum = _cosigned(log, size)
     doc = {
         "size": size,
         "root": base64.b64encode(root).decode(),
@@ -375,15 +374,19 @@ def _verify_store(trusted: Any, workers: int | None, checkpoint: Path | None) ->
     return report
 
 
-def _witnessed(log: Any) -> bool | None:
-    """Whether the latest checkpoint has the cosignatures ledger.yaml requires (None: none required)."""
+def _cosigned(log: Any, size: int) -> tuple[list[str], int]:
+    """The witnesses that cosigned the checkpoint at `size`, and how many ledger.yaml requires."""
     from suanli.store.ledger import witness_config
 
     _, quorum = witness_config()
+    return ([c["witness"].split("+")[0] for c in log.cosignatures(size)] if size else []), quorum
+
+
+def _witnessed(log: Any) -> bool | None:
+    """Whether the latest checkpoint has the cosignatures ledger.yaml requires (None: none required)."""
     size = log.head()[0]
-    if not quorum or not size:
-        return None
-    return len(log.cosignatures(size)) >= quorum
+    cosigned, quorum = _cosigned(log, size)
+    return None if not quorum or not size else len(cosigned) >= quorum
 
 
 def _held_checkpoint(path: Path, key: Any) -> Any:

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, select, text
@@ -65,13 +66,13 @@ def pool_signer(path: Path | None = None) -> Signer:
     return signer
 
 
+@dataclass(frozen=True)
 class Item:
     """One statement to append: its kind, the statement, and a `source` that makes it appended once."""
 
-    __slots__ = ("doc", "kind", "source")
-
-    def __init__(self, kind: str, doc: dict, source: str | None = None) -> None:
-        self.kind, self.doc, self.source = kind, doc, source
+    kind: str
+    doc: dict
+    source: str | None = None
 
 
 class LedgerLog:
@@ -452,6 +453,13 @@ def lineage(log: LedgerLog, digest: str, max_entries: int = 10_000) -> dict:
     unresolved: list[str] = []
     frontier: list[tuple[str, int | None]] = [(digest, None)]
     seen: set[str] = set()
+
+    def add(idx: int, e: dict) -> dict:
+        """Keep an entry and follow its inputs."""
+        entries[idx] = summary(idx, e["kind"], e["body"], e["created_at"])
+        frontier.extend((i["sha256"], idx) for i in entries[idx]["inputs"] if i.get("sha256"))
+        return entries[idx]
+
     while frontier and len(entries) < max_entries:
         d, consumer = frontier.pop()
         if d in seen:
@@ -467,17 +475,15 @@ def lineage(log: LedgerLog, digest: str, max_entries: int = 10_000) -> dict:
             if idx in entries:
                 continue
             e = log.entry(idx)
-            entries[idx] = summary(idx, e["kind"], e["body"], e["created_at"])
-            frontier += [(i["sha256"], idx) for i in entries[idx]["inputs"] if i.get("sha256")]
-            job = entries[idx]["job_id"]
+            job = add(idx, e)["job_id"]
             if job is not None and e["kind"] != "run":  # a checkpoint or trial: the job's attempts made it
                 for run in log.find("job", str(job)):
-                    r = log.entry(run)
-                    if r["kind"] == "run" and run not in entries:
-                        entries[run] = summary(run, r["kind"], r["body"], r["created_at"])
-                        frontier += [(i["sha256"], run) for i in entries[run]["inputs"] if i.get("sha256")]
-                    if r["kind"] == "run":
-                        edges.add((run, idx, f"job {job}"))
+                    r = entries.get(run) or log.entry(run)
+                    if r["kind"] != "run":
+                        continue
+                    if run not in entries:
+                        add(run, r)
+                    edges.add((run, idx, f"job {job}"))
     return {
         "target": digest,
         "found": bool(entries),
