@@ -20,7 +20,7 @@ CASES = [
     (("status", "--bogus"), "error: --bogus: no such option (see `suanli status --help`)"),
     (("estimate", "trian"), "error: trian: no such command (did you mean train?)"),
     (("agent", "strat"), "error: strat: no such command (did you mean start"),
-    (("frobnicate",), "error: frobnicate: no such command (known: run, submit"),
+    (("xyzzy",), "error: xyzzy: no such command (known: run, submit"),
     (("simulate", "--trace", "t.csv"), "error: --cluster: is required (see `suanli simulate --help`)"),
     (("catalog", "show"), "error: NAME: is required (see `suanli catalog show --help`)"),
     (("tune",), "error: TUNE_FILE: is required"),

@@ -146,6 +146,7 @@ for _ in range(4):
 """
 
 
+@pytest.mark.slow  # 100 runs, about 25 s: the CI suite keeps the idle rule's other tests
 def test_bursty_jobs_are_never_flagged_idle_over_100_runs(tmp_path, suanli_home):
     # Pauses of 0.35 s, a window of 1.5 s: every window holds work. 20 jobs share the 2 cores at a time
     # (0.1 CPU each), so the work is also slowed by contention, as on a busy node.

@@ -123,6 +123,7 @@ def test_a_job_no_node_combination_can_hold_is_refused_at_submit(tmp_path):
     assert cli_json("status", "--all")["jobs"] == []
 
 
+@pytest.mark.slow  # about 35 s; the CI suite keeps the other preemption and resume tests
 def test_las_preempts_across_nodes_and_the_job_resumes_from_its_checkpoint(
     tmp_path, suanli_home, monkeypatch
 ):

@@ -14,7 +14,20 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from suanli.cli import catalog, cluster, compress, estimate, jobs, ledger, monitor, plan, simulate, team, tune
+from suanli.cli import (
+    catalog,
+    cluster,
+    compress,
+    estimate,
+    federate,
+    jobs,
+    ledger,
+    monitor,
+    plan,
+    simulate,
+    team,
+    tune,
+)
 from suanli.cli.state import set_db
 from suanli.core.errors import SuanliError, did_you_mean, printable
 
@@ -85,11 +98,21 @@ _TYPE_MESSAGES = (
 )
 
 
+_CLICK_TYPES = re.compile(r"^'.*' is not a valid (integer|float|boolean)")  # click < 8.5's wording
+_CLICK_PLAIN = {
+    "integer": "must be a whole number",
+    "float": "must be a number",
+    "boolean": "must be true or false",
+}
+
+
 def _plain(message: str) -> str:
     """Click's and Typer's messages in suanli's style: lower-case start, no full stop, one line."""
     for prefix, plain in _TYPE_MESSAGES:
         if message.startswith(prefix):
             return plain
+    if m := _CLICK_TYPES.match(message):
+        return _CLICK_PLAIN[m.group(1)]
     text = " ".join(message.split()).rstrip(".")
     return text[:1].lower() + text[1:]
 
@@ -196,6 +219,7 @@ app.add_typer(catalog.app, name="catalog")
 app.command("simulate")(simulate.simulate)
 app.command("compress")(compress.compress)
 app.command("tune")(tune.tune)
+app.command("federate")(federate.federate)
 app.command("server")(team.server)
 app.command("login")(team.login)
 app.command("logout")(team.logout)

@@ -13,7 +13,9 @@ _client: list[Client | RemoteClient] = []
 
 
 def set_db(url: str | None) -> None:
+    """Called once per invocation: the next `client()` is made for it (a process may invoke many)."""
     _options["db"] = url
+    _client.clear()
 
 
 def db_url() -> str:

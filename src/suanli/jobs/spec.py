@@ -343,6 +343,9 @@ class JobSpec(_Strict):
     # end appends.
     datasets: list[str] = Field(default_factory=list, max_length=64)
     artifacts: list[str] = Field(default_factory=list, max_length=64)
+    # Files or folders under the workdir that suanli itself never reads, not even to hash them as code:
+    # data that must stay with its owner (a federation's participants' partitions).
+    private: list[str] = Field(default_factory=list, max_length=10_000)
     # What loading the file left out or changed (SkyPilot fields with no effect on a pool); set by
     # parse_spec, never read from a job file.
     notes: list[str] = Field(default_factory=list)
@@ -603,6 +606,8 @@ def parse_spec(data: object, *, base_dir: Path | None = None, source: str = "spe
     datasets = [_resolve_dataset(d, n, workdir) for n, d in enumerate(spec.datasets)]
     for n, out in enumerate(spec.artifacts):
         _check_path(out, f"artifacts[{n}]")
+    for n, private in enumerate(spec.private):
+        _check_path(private, f"private[{n}]")
     update = {"workdir": str(workdir), "mounts": mounts, "notes": notes, "datasets": datasets}
     return spec.model_copy(update=update)
 

@@ -40,8 +40,10 @@ def attempt_item(log: LedgerLog, job: JobRecord, attempt: AttemptRecord, outcome
     spec = job.spec
     ended_at = ended_at or time.time()
     workdir = Path(spec.workdir or ".")
-    # The job's outputs are not its code: artifacts inside the workdir are left out of its digest.
-    inside = [os.path.relpath((workdir / a).resolve(), workdir.resolve()) for a in spec.artifacts]
+    # The job's outputs are not its code, and its private data is not read: both are left out of its digest.
+    inside = [
+        os.path.relpath((workdir / a).resolve(), workdir.resolve()) for a in [*spec.artifacts, *spec.private]
+    ]
     exclude = [rel for rel in inside if rel != ".." and not rel.startswith("../")]
     exclude += log.private_under(workdir)  # SUANLI_HOME inside the workdir (a test, a notebook folder)
     code, hashed = P.code_dependency(workdir, log.manifest(workdir.resolve()), exclude=exclude)

@@ -1,0 +1,219 @@
+"""`suanli federate`: check a federation completely, run it as a suanli job on the pool, report its rounds.
+
+    from suanli import Client
+    from suanli.federate.driver import federate
+    from suanli.federate.spec import load_fed_spec
+    result = federate(load_fed_spec("fed.yaml"), client=Client())
+
+Everything that can be refused is refused before a job is stored: the file, the participants' nodes and
+data, the strategy and its options, the aggregator's tolerance, the privacy budget, and the app's imports
+(checked in a child process, as they import torch, Flower and the user's code). The federation is then
+one job (Flower's simulation engine inside, sized to the CPUs the scheduler grants), so it has a log,
+metrics per round, retries and cancel like any other. This module imports neither torch nor Flower.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from suanli.api import Client
+from suanli.core.errors import BadInput, SuanliError
+from suanli.federate.runner import CPUS_ENV, SPEC_ENV
+from suanli.federate.spec import BuiltinApp, FedSpec
+from suanli.jobs.spec import JobSpec, parse_spec
+from suanli.store.records import JobRecord, NodeRecord
+
+POLL_SECONDS = 0.5
+CHECK_TIMEOUT_S = 300.0
+ROUND_FIELDS = (
+    "accuracy", "loss", "train_loss", "clients_used", "clients_late", "round_time_s", "clock_s",
+    "round_wall_s", "wall_s", "bytes", "epsilon",
+)  # fmt: skip
+
+RoundFn = Callable[[dict], None]
+
+
+@dataclass
+class FederationResult:
+    name: str
+    job_id: int
+    state: str
+    simulation: bool
+    cpus: float
+    rounds: list[dict] = field(default_factory=list)
+    stopped_because: str | None = None
+    accuracy: float | None = None
+    epsilon: float | None = None
+    output: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name, "job_id": self.job_id, "state": self.state, "simulation": self.simulation,
+            "cpus": self.cpus, "rounds_run": len(self.rounds), "stopped_because": self.stopped_because,
+            "accuracy": self.accuracy, "epsilon": self.epsilon, "output": self.output, "error": self.error,
+            "rounds": self.rounds,
+        }  # fmt: skip
+
+
+def _up_nodes(client: Client) -> list[NodeRecord]:
+    return [n for n in client.pool() if n.up]
+
+
+def check_participants(spec: FedSpec, nodes: list[NodeRecord]) -> None:
+    """Each participant's node is a node of the pool, and its data is there."""
+    names = {n.name for n in nodes}
+    for i, p in enumerate(spec.participants):
+        if p.node is not None and p.node not in names:
+            from suanli.core.errors import did_you_mean
+
+            hint = did_you_mean(p.node, names) or "the pool's nodes: " + (", ".join(sorted(names)) or "none")
+            raise BadInput(f"participants[{i}].node", p.node, "is not a node of the pool", hint=hint)
+        path = spec.path(p.data)
+        if not path.exists():
+            where = f"on node {p.node}" if p.node else "here"
+            raise BadInput(
+                f"participants[{i}].data", p.data, f"holds no data {where}", hint=f"looked in {path}"
+            )
+    if (
+        isinstance(spec.app, BuiltinApp)
+        and spec.app.server_data
+        and not spec.path(spec.app.server_data).exists()
+    ):
+        raise BadInput("app.server_data", spec.app.server_data, "must be an existing file",
+                       hint=f"looked in {spec.path(spec.app.server_data)}")  # fmt: skip
+
+
+def check_app(spec: FedSpec) -> None:
+    """The checks that import torch, Flower or the user's code, in a child process."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "flwr", "opacus") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SuanliError(f"federated learning needs {', '.join(missing)}: pip install 'suanli[federate]'")
+    env = {**os.environ, SPEC_ENV: spec.model_dump_json()}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "suanli.federate.runner", "check"], env=env, cwd=spec.base_dir,
+            capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise BadInput("app", "(import)", f"must import within {CHECK_TIMEOUT_S:.0f} s") from None
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    doc = json.loads(lines[-1]) if lines else {}
+    if "bad_input" in doc:
+        b = doc["bad_input"]
+        raise BadInput(b["field"], b["value"], b["allowed"], hint=b.get("hint"))
+    if not doc.get("ok"):
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SuanliError(f"checking the federation failed: {tail[0][:300]}")
+
+
+def simulation_cpus(spec: FedSpec, nodes: list[NodeRecord]) -> float:
+    """The CPUs the simulation asks for: the file's, else one per client, at most the largest node's."""
+    if spec.simulation.cpus is not None:
+        return spec.simulation.cpus
+    largest = max((n.cpus for n in nodes), default=1.0)
+    return float(max(1, min(len(spec.participants) * spec.simulation.cpus_per_client, largest)))
+
+
+def job_spec(spec: FedSpec, cpus: float) -> JobSpec:
+    """The simulation's job: the runner with the spec and the grant in its environment."""
+    doc = {
+        "name": f"fed-{spec.name}",
+        "run": f"{sys.executable} -m suanli.federate.runner",
+        "workdir": spec.base_dir,
+        "envs": {
+            **spec.envs,
+            SPEC_ENV: spec.model_dump_json(),
+            CPUS_ENV: f"{cpus:g}",
+            "PYTHONUNBUFFERED": "1",
+        },
+        "resources": {"cpus": cpus},
+        "labels": {"suanli/federation": spec.name},
+        "artifacts": [str(spec.path(spec.output))] if spec.output else [],
+        "private": [str(spec.path(p.data)) for p in spec.participants],
+    }
+    if spec.project:
+        doc["project"] = spec.project
+    return parse_spec(doc, source="federation")
+
+
+def prepare(spec: FedSpec, client: Client, *, simulation: bool = True) -> JobSpec:
+    """Every check, then the job to submit (nothing is stored here)."""
+    from suanli.federate import strategy
+
+    if not simulation:
+        raise BadInput(
+            "--simulation", "(not given)", "is required: this version runs a federation in Flower's "
+            "simulation engine, as one suanli job", hint="add --simulation",
+        )  # fmt: skip
+    nodes = _up_nodes(client)
+    check_participants(spec, nodes)
+    strategy.check(spec)
+    check_app(spec)
+    return job_spec(spec, simulation_cpus(spec, nodes))
+
+
+def rounds_of(history: list[dict]) -> list[dict]:
+    """The per-round metrics of the job's last attempt, one dict per round."""
+    last = max((h["attempt"] for h in history), default=None)
+    rows: dict[int, dict] = {}
+    for h in history:
+        if h["attempt"] != last or h["step"] is None or h["name"] not in ROUND_FIELDS:
+            continue
+        rows.setdefault(int(h["step"]), {"round": int(h["step"])})[h["name"]] = h["value"]
+    return [rows[k] for k in sorted(rows)]
+
+
+def _summary(client: Client, job: JobRecord) -> dict:
+    """The runner's last line (`{"federation": ...}`) from the job's log."""
+    text = "".join(client.follow(job.id, follow=False))
+    for line in reversed(text.splitlines()):
+        if line.startswith('{"federation"'):
+            try:
+                return json.loads(line)["federation"]
+            except (ValueError, KeyError):
+                break
+    return {}
+
+
+def federate(
+    spec: FedSpec, *, client: Client, job: JobSpec | None = None, on_round: RoundFn | None = None,
+    wait: bool = True,
+) -> FederationResult:  # fmt: skip
+    """Run the federation as a job on the pool (`job` from `prepare`, else prepared here); with `wait`,
+    follow it to the end, calling `on_round` with each round's metrics as they arrive."""
+    job = job or prepare(spec, client)
+    job_id = client.submit(job)
+    result = FederationResult(spec.name, job_id, "PENDING", True, job.resources.cpus)
+    if not wait:
+        return result
+    seen = 0
+    while True:
+        record = client.get(job_id)
+        rounds = rounds_of(client.metric_history(job_id))
+        complete = rounds if record.is_terminal else rounds[:-1]  # the newest may still be arriving
+        for row in complete[seen:]:
+            if on_round is not None:
+                on_round(row)
+        seen = max(seen, len(complete))
+        if record.is_terminal:
+            break
+        time.sleep(POLL_SECONDS)
+    result.state = str(record.state)
+    result.rounds = rounds
+    summary = _summary(client, record)
+    result.stopped_because = summary.get("stopped_because")
+    result.accuracy = summary.get("accuracy", rounds[-1].get("accuracy") if rounds else None)
+    result.epsilon = summary.get("epsilon")
+    result.output = summary.get("output")
+    if not summary:
+        result.error = record.reason
+    return result
