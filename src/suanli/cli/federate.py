@@ -93,17 +93,20 @@ def _print(result: FederationResult) -> None:
         Column("clients", "right"), Column("late", "right", drop=2), Column("round s", "right", drop=1),
         Column("bytes", "right", drop=3), Column("ε", "right"),
     ]  # fmt: skip
+
+    def cell(row: dict, key: str, fmt: str) -> str:
+        return "-" if key not in row else format(row[key], fmt)
+
     rows = [
         [
-            str(r["round"]), f"{r.get('accuracy', float('nan')):.4f}", f"{r.get('loss', float('nan')):.4f}",
-            f"{r.get('clients_used', 0):.0f}", f"{r.get('clients_late', 0):.0f}",
-            f"{r.get('round_time_s', 0):.3f}", f"{r.get('bytes', 0):,.0f}",
-            "-" if "epsilon" not in r else f"{r['epsilon']:.3g}",
+            str(r["round"]), cell(r, "accuracy", ".4f"), cell(r, "loss", ".4f"),
+            cell(r, "clients_used", ".0f"), cell(r, "clients_late", ".0f"), cell(r, "round_time_s", ".3f"),
+            cell(r, "bytes", ",.0f"), cell(r, "epsilon", ".3g"),
         ]
         for r in result.rounds
     ]  # fmt: skip
     print_table(out, f"federation {result.name} (job {result.job_id}, {result.cpus:g} CPUs)", columns, rows)
-    why = STOPPED.get(result.stopped_because or "", result.error or result.state)
+    why = STOPPED.get(result.stopped_because or "", result.error or "the app's ServerApp returned")
     tail = f"; ε = {result.epsilon:.4g}" if result.epsilon is not None else ""
     saved = f"; model in {result.output}" if result.output else ""
     print_wrapped(out, f"{result.state}: {why}; accuracy {result.accuracy}{tail}{saved}")

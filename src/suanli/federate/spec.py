@@ -25,9 +25,18 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)  # fmt: skip
 
 from suanli.core.errors import BadInput
 from suanli.core.specfile import bad_input_from, read_yaml, with_line
@@ -162,10 +171,19 @@ class SimulationSpec(_Strict):
     cpus_per_client: float = Field(1.0, gt=0)
 
 
+def _app_kind(value: Any) -> str:
+    """A Flower app names its apps; anything else is read as the built-in app (and checked as one)."""
+    if isinstance(value, dict) and ("server_app" in value or "client_app" in value):
+        return "flower"
+    return "flower" if isinstance(value, FlowerApp) else "builtin"
+
+
 class FedSpec(_Strict):
     name: str = "federation"
     rounds: int = Field(10, ge=1, le=100_000)
-    app: BuiltinApp | FlowerApp
+    app: Annotated[
+        Annotated[BuiltinApp, Tag("builtin")] | Annotated[FlowerApp, Tag("flower")], Discriminator(_app_kind)
+    ]
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     aggregator: AggregatorSpec | None = None
     selection: SelectionSpec = Field(default_factory=SelectionSpec)

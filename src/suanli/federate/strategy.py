@@ -144,7 +144,7 @@ class RoundControl:
 
         messages = list(super().configure_train(server_round, arrays, config, grid))  # type: ignore[misc]
         self.suanli["global"] = arrays
-        self.suanli["last"] = {"requested": len(messages)}
+        self.suanli["last"] = {}
         selector = self.suanli["selector"]
         if selector is None or not messages:
             return messages
