@@ -59,16 +59,16 @@ def usage_line(e: Any, argv: Sequence[str] = ()) -> str:
     if kind == "BadOptionUsage":
         text = re.sub(r"^Option '[^']*' ", "", e.message)
         return f"{e.option_name}: {_plain(text)} ({where})"
-    unknown = re.match(r"No such command '(.*)'\.", e.message)
+    unknown = re.match(r"No such command '(.*)'\.", e.message, re.DOTALL)
     if unknown and ctx is not None:
-        cmd = unknown.group(1)
+        cmd = printable(unknown.group(1))
         commands = ctx.command.list_commands(ctx) if hasattr(ctx.command, "list_commands") else []
         near = did_you_mean(cmd, commands)
         hint = near.replace("did you mean: ", "did you mean ") if near else "known: " + ", ".join(commands)
         return f"{cmd}: no such command ({hint})"
-    extra = re.match(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", e.message)
-    if extra:
-        return f"{extra.group(1)}: unexpected extra argument ({where})"
+    extra = re.match(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", e.message, re.DOTALL)
+    if extra:  # click < 8.5 gives the argument as typed: control characters are shown escaped
+        return f"{printable(extra.group(1))}: unexpected extra argument ({where})"
     return f"{path}: {_plain(e.message)} ({where})"
 
 
