@@ -10,7 +10,6 @@ it can stop at a target accuracy or at the privacy budget, and report every roun
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import os
 import sys
@@ -45,10 +44,11 @@ def resolve(ref: str, base_dir: str) -> Any:
 
 
 def emit(name: str, value: float, step: int | None = None) -> None:
-    """A suanli metric line (the agent stores it with the job)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return
-    print(json.dumps({"metric": name, "value": float(value), "step": step}), flush=True)
+    """A suanli metric (a round without a value, such as no loss, reports none)."""
+    from suanli.train import metric
+
+    if math.isfinite(value):
+        metric(name, value, step)
 
 
 # ---------------------------------------------------------------------------------------------------------

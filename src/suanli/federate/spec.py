@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -41,14 +42,21 @@ from pydantic import (
 from suanli.core.errors import BadInput
 from suanli.core.specfile import bad_input_from, read_yaml, with_line
 
-ATTACKS = ("none", "sign_flip", "gaussian", "alie", "ipm", "label_flip")
-DP_MODES = ("central", "central-client-clipping", "local")
 _REF = re.compile(r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
 
 
 def _check_ref(value: str) -> str:
@@ -151,19 +159,12 @@ class Participant(_Strict):
     the measured time) or `step_s` (seconds per local step, deterministic) emulate a slow device, and
     `attack` a Byzantine client, for testing selection and defences."""
 
-    name: str
+    name: Name
     node: str | None = None
     data: str
     slowdown: float = Field(1.0, gt=0)
     step_s: float | None = Field(None, gt=0, description="simulation: a device's seconds per local step")
     attack: Literal["none", "sign_flip", "gaussian", "alie", "ipm", "label_flip"] = "none"
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-        return v
 
 
 class SimulationSpec(_Strict):
@@ -179,7 +180,7 @@ def _app_kind(value: Any) -> str:
 
 
 class FedSpec(_Strict):
-    name: str = "federation"
+    name: Name = "federation"
     rounds: int = Field(10, ge=1, le=100_000)
     app: Annotated[
         Annotated[BuiltinApp, Tag("builtin")] | Annotated[FlowerApp, Tag("flower")], Discriminator(_app_kind)
@@ -195,15 +196,7 @@ class FedSpec(_Strict):
     output: str | None = Field(None, description="where the final model's state dict is written (.pt)")
     project: str | None = None
     envs: dict[str, str] = Field(default_factory=dict, description="added to the federation's environment")
-    iid: bool = Field(True, description="whether partitions are IID (chooses the recommended aggregator)")
     base_dir: str = Field(".", description="set from the file's folder; relative paths start here")
-
-    @field_validator("name")
-    @classmethod
-    def _fed_name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-        return v
 
     @field_validator("strategy", mode="before")
     @classmethod
