@@ -25,7 +25,7 @@ ALLOWED = {
     "ledger": {"core"},
     "tune": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api", "monitor", "ledger"},
     "federate": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api", "monitor",
-                 "ledger"},
+                 "ledger", "train"},
     "api": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "monitor"},
     "flow": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "api"},
 }
