@@ -32,7 +32,8 @@ def _hook(event, args):
             break
         frame = frame.f_back
     argv = " ".join(sys.argv)
-    role = "server" if "federate/runner" in argv else "agent" if "run/agent" in argv else "worker"
+    server = "federate/runner" in argv or "flwr-serverapp" in argv
+    role = "server" if server else "agent" if "run/agent" in argv else "worker"
     line = json.dumps({"role": role, "partition": partition, "path": path, "os_pid": os.getpid()})
     fd = os.open(_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.write(fd, (line + "\\n").encode())
@@ -67,9 +68,9 @@ def epsilon_after(rounds: int, sigma: float) -> float:
     return accountant.get_epsilon(delta=1e-5)
 
 
-def test_federation_runs_as_a_job_stops_at_its_privacy_budget_and_data_stays_with_its_owner(
-    tmp_path, monkeypatch
-):
+def audited(tmp_path: Path, monkeypatch) -> tuple[dict, Path]:
+    """An audit hook in every Python process from here on (the agent included): each open of a file
+    under the federation's data folder is logged with the process's role and the partition being read."""
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(AUDIT_HOOK)
@@ -81,6 +82,23 @@ def test_federation_runs_as_a_job_stops_at_its_privacy_budget_and_data_stays_wit
     }
     for name, value in audit.items():
         monkeypatch.setenv(name, value)  # the agent, which must not read the participants' data either
+    return audit, log
+
+
+def assert_data_stayed(log: Path, data: Path, participants: int) -> None:
+    opens = [json.loads(line) for line in log.read_text().splitlines()]
+    for i in range(participants):
+        part = str(data / f"part-{i}.npz")
+        readers = {(o["role"], o["partition"]) for o in opens if o["path"] == part}
+        assert readers == {("worker", i)}, (part, readers)  # its own client, and nobody else
+    server = {o["path"] for o in opens if o["role"] == "server"}
+    assert server == {str(data / "test.npz")}  # the server reads its own data, and only that
+
+
+def test_federation_runs_as_a_job_stops_at_its_privacy_budget_and_data_stays_with_its_owner(
+    tmp_path, monkeypatch
+):
+    audit, log = audited(tmp_path, monkeypatch)
     sigma = 0.01  # little noise, so that the model still visibly learns in two rounds
     budget = (epsilon_after(2, sigma) + epsilon_after(3, sigma)) / 2  # two rounds fit, a third would not
     privacy = {"mode": "central", "noise_multiplier": sigma, "clipping_norm": 1.0, "max_epsilon": budget}
@@ -100,15 +118,29 @@ def test_federation_runs_as_a_job_stops_at_its_privacy_budget_and_data_stays_wit
     assert all(row["bytes"] > 0 for row in doc["rounds"])
     assert doc["rounds"][-1]["accuracy"] > 0.5  # two rounds on digits: well above chance (0.1)
     assert Path(doc["output"]).is_file()
+    assert_data_stayed(log, fed.parent / "data", 3)
 
-    opens = [json.loads(line) for line in log.read_text().splitlines()]
-    data = fed.parent / "data"
-    for i in range(3):
-        part = str(data / f"part-{i}.npz")
-        readers = {(o["role"], o["partition"]) for o in opens if o["path"] == part}
-        assert readers == {("worker", i)}, (part, readers)  # its own client, and nobody else
-    server = {o["path"] for o in opens if o["role"] == "server"}
-    assert server == {str(data / "test.npz")}  # the server reads its own data, and only that
+
+def test_deployed_federation_runs_superlink_supernodes_and_serverapp_as_jobs(tmp_path, monkeypatch):
+    audit, log = audited(tmp_path, monkeypatch)
+    node = invoke("nodes", "--json").json()["nodes"][0]["name"]
+    parts = [{"name": f"p{i}", "node": node, "data": f"data/part-{i}.npz"} for i in range(2)]
+    fed = federation(tmp_path, envs=audit, rounds=2, participants=parts, deployment={"cpus_per_node": 0.5})
+
+    r = invoke("federate", str(fed), "--json")
+    doc = r.json()
+    assert r.exit_code == 0, invoke("logs", str(doc["job_id"])).stdout[-3000:]
+    assert doc["state"] == "SUCCEEDED" and doc["simulation"] is False and doc["rounds_run"] == 2
+    assert [row["clients_used"] for row in doc["rounds"]] == [2, 2]
+    assert doc["rounds"][-1]["accuracy"] > 0.3 and doc["traffic_bytes"] > 0
+    assert Path(doc["output"]).is_file()
+    jobs = {j["id"]: j for j in invoke("status", "--json").json()["jobs"]}
+    names = [jobs[i]["name"] for i in doc["job_ids"]]
+    assert names == ["fed-digits-superlink", "fed-digits-p0", "fed-digits-p1", "fed-digits"]
+    # Every part ended by itself once the run was over (none was cancelled), each SuperNode on its node.
+    assert {jobs[i]["status"] for i in doc["job_ids"]} == {"SUCCEEDED"}, [jobs[i] for i in doc["job_ids"]]
+    assert all(jobs[i]["attempts"][-1]["node"] == node for i in doc["job_ids"][1:3])
+    assert_data_stayed(log, fed.parent / "data", 2)
 
 
 BAD = [
@@ -127,6 +159,24 @@ BAD = [
     ({"app": {"model": "nosuch.py:make_model", "dataset": "task.py:load"}}, "app.model", "be imported"),
     ({"app": {"model": "task.py:nothing", "dataset": "task.py:load"}}, "app.model", "be imported"),
 ]  # fmt: skip
+
+
+DEPLOY_BAD = [
+    ({"participants": [{"name": "a", "data": "data/part-0.npz", "attack": "sign_flip"}]},
+     "participants[0].attack", "simulation only"),
+    ({"deployment": {"cpus_per_node": 64}}, "deployment.cpus_per_node", "the pool has"),
+    ({"deployment": {"superlink_node": "elsewhere"}}, "deployment.superlink_node", "not a node of the pool"),
+    ({"deployment": {"address": "host:99999"}}, "deployment.address", "1-65535"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("changes", "field", "says"), DEPLOY_BAD, ids=[b[1] for b in DEPLOY_BAD])
+def test_bad_deployment_is_one_line_exit_2_and_no_job(tmp_path, changes, field, says):
+    r = invoke("federate", str(federation(tmp_path, **changes)), "--json")
+    assert r.exit_code == 2, r.stdout + r.stderr
+    message = r.stderr.strip().splitlines()
+    assert len(message) == 1 and field in message[0] and says in message[0], message
+    assert invoke("status", "--json").json()["jobs"] == []
 
 
 @pytest.mark.parametrize(("changes", "field", "says"), BAD, ids=[b[1] + ":" + b[2] for b in BAD])

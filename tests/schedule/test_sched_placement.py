@@ -80,3 +80,19 @@ def test_one_decision_with_10000_pending_on_1000_nodes_explains_every_job(name):
     assert out.starts and len(out.waiting) + len(out.starts) == 10_000
     freed = sum(r.request.total_gpus for r in running if r.request.id in {p.job_id for p in out.preemptions})
     assert sum(s.gpus for st in out.starts for s in st.placement) <= 100 * 4 + freed  # never more than exist
+
+
+def test_pinned_job_goes_only_to_its_nodes_and_waits_for_them():
+    space = FreeSpace(nodes(8, 2, 8))
+    # Best fit alone would take n1; pinned to n2 it goes there, and to n0 or n2 when both are named.
+    assert space.place(JobRequest("p", 0, gpus=2, nodes=frozenset({"n2"}))) == (Slice("n2", 2, 0.0, 0),)
+    gang = space.place(JobRequest("g", 0, gpus=4, num_nodes=2, nodes=frozenset({"n0", "n2"})))
+    assert sorted(s.node for s in gang) == ["n0", "n2"]
+    # Its nodes are busy: it waits even though n1 is free, and the reason names its nodes.
+    space.take(space.place(JobRequest("x", 0, gpus=8, nodes=frozenset({"n2"}))))
+    stuck = JobRequest("q", 0, gpus=1, nodes=frozenset({"n2"}))
+    assert space.place(stuck) is None
+    assert "runs only on n2" in space.largest_block(stuck)
+    split = JobRequest("s", 0, gpus=9, num_nodes=None, nodes=frozenset({"n0", "n1"}))
+    assert sorted(s.node for s in space.place(split)) == ["n0", "n1"]
+    assert space.place(JobRequest("s", 0, gpus=11, num_nodes=None, nodes=frozenset({"n0", "n1"}))) is None

@@ -4,6 +4,8 @@ the command line first."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import socket
@@ -11,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,12 +61,19 @@ class TeamServer:
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
+        url = urllib.parse.urlsplit(self.url)
+        if url.scheme == "https":
+            conn = http.client.HTTPSConnection(url.netloc, timeout=120, context=self.context)
+        else:
+            conn = http.client.HTTPConnection(url.netloc, timeout=120)
         try:
-            with urllib.request.urlopen(req, timeout=120, context=self.context) as r:
-                status, text = r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            status, text = e.code, e.read().decode()
+            # A server that answers (413) before reading the whole body: its answer is still there to read.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                conn.request(method, url.path + path, body=data, headers=hdrs)
+            r = conn.getresponse()
+            status, text = r.status, r.read().decode()
+        finally:
+            conn.close()
         try:
             return status, json.loads(text)
         except ValueError:

@@ -26,7 +26,12 @@ def federate(
         Path, typer.Argument(help="The federation file (YAML): app, participants, strategy.")
     ],
     simulation: Annotated[
-        bool, typer.Option("--simulation", help="Run in Flower's simulation engine, as one job on the pool.")
+        bool,
+        typer.Option(
+            "--simulation",
+            help="Run in Flower's simulation engine, as one job on the pool. Without it: a SuperLink, a "
+            "SuperNode on each participant's node and the ServerApp, each a job.",
+        ),
     ] = False,
     rounds: Annotated[
         int | None, typer.Option("--rounds", help="Rounds at most; overrides the file.")
@@ -49,12 +54,12 @@ def federate(
     from suanli.federate.spec import load_fed_spec
 
     spec = load_fed_spec(fed_file, overrides={"rounds": rounds})
-    job = prepare(spec, client(), simulation=simulation)  # every check, before the progress bar shows
+    jobs = prepare(spec, client(), simulation=simulation)  # every check, before the progress bar shows
     if detach:
-        result = run_federation(spec, client=client(), job=job, wait=False)
+        result = run_federation(spec, client=client(), jobs=jobs, wait=False)
     else:
         result = _with_progress(
-            spec.rounds, lambda on_round: run_federation(spec, client=client(), job=job, on_round=on_round)
+            spec.rounds, lambda on_round: run_federation(spec, client=client(), jobs=jobs, on_round=on_round)
         )
     if as_json:
         emit_json(result.to_json())

@@ -113,7 +113,7 @@ class Trainer:
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
                 done += 1
                 if done >= steps:
                     break
@@ -210,6 +210,7 @@ def run_rounds(spec: FedSpec, grid: Any, outcome: Outcome, *, timeout_s: float =
         resolve(app.dataset, spec.base_dir)(str(spec.path(app.server_data))) if app.server_data else None
     )
     k = S.clients_per_round(spec)
+    wait_for_nodes(grid, len(spec.participants), spec.deployment.wait_s)
     account = PrivacyAccount(spec.privacy, len(spec.participants)) if spec.privacy else None
     started = time.perf_counter()
     clock = 0.0
@@ -252,12 +253,21 @@ def run_rounds(spec: FedSpec, grid: Any, outcome: Outcome, *, timeout_s: float =
             break
 
 
+def wait_for_nodes(grid: Any, n: int, timeout_s: float) -> int:
+    """Wait until every participant's node has connected (deployed SuperNodes start as the scheduler
+    places them), at most `timeout_s`; the rounds then go on with those connected."""
+    deadline = time.monotonic() + timeout_s
+    while len(ids := list(grid.get_node_ids())) < n and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return len(ids)
+
+
 def _load(model: Any, arrays: Any) -> Any:
     model.load_state_dict(arrays.to_torch_state_dict())
     return model
 
 
-def server_app(spec: FedSpec, outcome: Outcome) -> Any:
+def server_app(spec: FedSpec, outcome: Outcome, on_end: Callable[[], None] | None = None) -> Any:
     from flwr.serverapp import ServerApp
 
     app = ServerApp()
@@ -265,5 +275,7 @@ def server_app(spec: FedSpec, outcome: Outcome) -> Any:
     @app.main()
     def main(grid: Any, context: Any) -> None:
         run_rounds(spec, grid, outcome)
+        if on_end is not None:
+            on_end()
 
     return app

@@ -30,6 +30,7 @@ from suanli.jobs.spec import JobSpec, parse_spec
 from suanli.store.records import JobRecord, NodeRecord
 
 POLL_SECONDS = 0.5
+PARTS_GRACE_S = 60.0  # a SuperNode notices the SuperLink has gone within a few probes
 CHECK_TIMEOUT_S = 300.0
 ROUND_FIELDS = (
     "accuracy", "loss", "train_loss", "clients_used", "clients_late", "round_time_s", "clock_s",
@@ -52,13 +53,15 @@ class FederationResult:
     epsilon: float | None = None
     output: str | None = None
     error: str | None = None
+    job_ids: list[int] = field(default_factory=list)  # every job of the federation, the followed one last
+    traffic_bytes: int | None = None
 
     def to_json(self) -> dict:
         return {
             "name": self.name, "job_id": self.job_id, "state": self.state, "simulation": self.simulation,
             "cpus": self.cpus, "rounds_run": len(self.rounds), "stopped_because": self.stopped_because,
             "accuracy": self.accuracy, "epsilon": self.epsilon, "output": self.output, "error": self.error,
-            "rounds": self.rounds,
+            "job_ids": self.job_ids, "traffic_bytes": self.traffic_bytes, "rounds": self.rounds,
         }  # fmt: skip
 
 
@@ -145,20 +148,90 @@ def job_spec(spec: FedSpec, cpus: float) -> JobSpec:
     return parse_spec(doc, source="federation")
 
 
-def prepare(spec: FedSpec, client: Client, *, simulation: bool = True) -> JobSpec:
-    """Every check, then the job to submit (nothing is stored here)."""
+SUPERLINK_CPUS = 0.1  # Flower's SuperLink relays messages; its ServerApp is the server job's
+SERVER_CPUS = 0.25  # the ServerApp aggregates and evaluates
+
+
+def check_deployment(spec: FedSpec, nodes: list[NodeRecord]) -> None:
+    """What deploying needs besides the participants: no emulation, one address every part can reach,
+    and room for every part at once (they are separate jobs that wait for each other)."""
+    for i, p in enumerate(spec.participants):
+        for name, value, plain in (("attack", p.attack, "none"), ("slowdown", p.slowdown, 1.0),
+                                   ("step_s", p.step_s, None)):  # fmt: skip
+            if value != plain:
+                raise BadInput(f"participants[{i}].{name}", value, "is emulated in simulation only",
+                               hint="run with --simulation, or remove it")  # fmt: skip
+    d = spec.deployment
+    names = {n.name for n in nodes}
+    if d.superlink_node is not None and d.superlink_node not in names:
+        from suanli.core.errors import did_you_mean
+
+        hint = did_you_mean(d.superlink_node, names) or "nodes up: " + (", ".join(sorted(names)) or "none")
+        raise BadInput("deployment.superlink_node", d.superlink_node, "is not a node of the pool", hint=hint)
+    used = {p.node for p in spec.participants} | {d.superlink_node}
+    if d.loopback and len(names) > 1 and (None in used or len(used) > 1):
+        raise BadInput(
+            "deployment.address", d.address or "(loopback)",
+            "must be an address every node can reach when the parts may run on different nodes",
+            hint="state host:port of deployment.superlink_node, or pin every part to one node",
+        )  # fmt: skip
+    need = len(spec.participants) * d.cpus_per_node + SUPERLINK_CPUS + SERVER_CPUS
+    total = sum(n.cpus for n in nodes)
+    if need > total + 1e-9:
+        raise BadInput(
+            "deployment.cpus_per_node", d.cpus_per_node,
+            f"is too much: every part runs at once and needs {need:g} CPUs; the pool has {total:g}",
+            hint="lower it, or use --simulation",
+        )  # fmt: skip
+
+
+def deployment_jobs(spec: FedSpec) -> list[JobSpec]:
+    """The SuperLink's job, one SuperNode job per participant (on its node, told only its own data path),
+    and the ServerApp's job, last (the one to follow)."""
+    from suanli.federate import deploy
+
+    d = spec.deployment
+    address = d.address or f"127.0.0.1:{deploy.free_port()}"
+    base = {deploy.ADDRESS_ENV: address, deploy.WAIT_ENV: f"{d.wait_s:g}", "PYTHONUNBUFFERED": "1"}
+    module = f"{sys.executable} -m suanli.federate.deploy"
+    here = [d.superlink_node] if d.superlink_node else []
+    data = [str(spec.path(p.data)) for p in spec.participants]
+
+    def job(name: str, role: str, cpus: float, nodes: list[str], envs: dict, **extra: object) -> JobSpec:
+        doc = {
+            "name": name, "run": f"{module} {role}", "workdir": spec.base_dir,
+            "envs": {**spec.envs, **base, **envs}, "resources": {"cpus": cpus}, "nodes": nodes,
+            "labels": {"suanli/federation": spec.name}, "private": data, **extra,
+        }  # fmt: skip
+        if spec.project:
+            doc["project"] = spec.project
+        return parse_spec(doc, source="federation")
+
+    jobs = [job(f"fed-{spec.name}-superlink", "superlink", SUPERLINK_CPUS, here, {})]
+    for i, p in enumerate(spec.participants):
+        envs = {deploy.INDEX_ENV: str(i), deploy.DATA_ENV: data[i]}
+        jobs.append(
+            job(f"fed-{spec.name}-{p.name}", "supernode", d.cpus_per_node, [p.node] if p.node else [], envs)
+        )
+    output = [str(spec.path(spec.output))] if spec.output else []
+    jobs.append(job(f"fed-{spec.name}", "server", SERVER_CPUS, here, {SPEC_ENV: spec.model_dump_json()},
+                    artifacts=output))  # fmt: skip
+    return jobs
+
+
+def prepare(spec: FedSpec, client: Client, *, simulation: bool = True) -> list[JobSpec]:
+    """Every check, then the jobs to submit, the one to follow last (nothing is stored here)."""
     from suanli.federate import strategy
 
-    if not simulation:
-        raise BadInput(
-            "--simulation", "(not given)", "is required: this version runs a federation in Flower's "
-            "simulation engine, as one suanli job", hint="add --simulation",
-        )  # fmt: skip
     nodes = _up_nodes(client)
     check_participants(spec, nodes)
+    if not simulation:
+        check_deployment(spec, nodes)
     strategy.check(spec)
     check_app(spec)
-    return job_spec(spec, simulation_cpus(spec, nodes))
+    if simulation:
+        return [job_spec(spec, simulation_cpus(spec, nodes))]
+    return deployment_jobs(spec)
 
 
 def rounds_of(history: list[dict]) -> list[dict]:
@@ -184,29 +257,50 @@ def _summary(client: Client, job: JobRecord) -> dict:
     return {}
 
 
+def _end_parts(client: Client, ids: list[int], grace_s: float) -> None:
+    """Give a deployment's SuperLink and SuperNodes `grace_s` to end by themselves (they do once the run
+    is over), then cancel what is left."""
+    deadline = time.monotonic() + grace_s
+    left = list(ids)
+    while left:
+        left = [i for i in left if not client.get(i).is_terminal]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_SECONDS)
+    for i in left:
+        client.cancel(i, wait=False)
+
+
 def federate(
-    spec: FedSpec, *, client: Client, job: JobSpec | None = None, on_round: RoundFn | None = None,
-    wait: bool = True,
+    spec: FedSpec, *, client: Client, jobs: list[JobSpec] | None = None, simulation: bool = True,
+    on_round: RoundFn | None = None, wait: bool = True,
 ) -> FederationResult:  # fmt: skip
-    """Run the federation as a job on the pool (`job` from `prepare`, else prepared here); with `wait`,
-    follow it to the end, calling `on_round` with each round's metrics as they arrive."""
-    job = job or prepare(spec, client)
-    job_id = client.submit(job)
-    result = FederationResult(spec.name, job_id, "PENDING", True, job.resources.cpus)
+    """Run the federation on the pool (`jobs` from `prepare`, else prepared here), all its jobs submitted
+    at once; with `wait`, follow the last (the simulation, or the ServerApp) to the end, calling
+    `on_round` with each round's metrics as they arrive, then cancel any part still running."""
+    jobs = jobs or prepare(spec, client, simulation=simulation)
+    ids = client.submit_many(jobs)
+    job_id = ids[-1]
+    cpus = sum(j.resources.cpus for j in jobs)
+    result = FederationResult(spec.name, job_id, "PENDING", len(jobs) == 1, cpus, job_ids=ids)
     if not wait:
         return result
     seen = 0
-    while True:
-        record = client.get(job_id)
-        rounds = rounds_of(client.metric_history(job_id))
-        complete = rounds if record.is_terminal else rounds[:-1]  # the newest may still be arriving
-        for row in complete[seen:]:
-            if on_round is not None:
-                on_round(row)
-        seen = max(seen, len(complete))
-        if record.is_terminal:
-            break
-        time.sleep(POLL_SECONDS)
+    try:
+        while True:
+            record = client.get(job_id)
+            rounds = rounds_of(client.metric_history(job_id))
+            complete = rounds if record.is_terminal else rounds[:-1]  # the newest may still be arriving
+            for row in complete[seen:]:
+                if on_round is not None:
+                    on_round(row)
+            seen = max(seen, len(complete))
+            if record.is_terminal:
+                break
+            time.sleep(POLL_SECONDS)
+        _end_parts(client, ids[:-1], PARTS_GRACE_S)
+    finally:
+        _end_parts(client, ids[:-1], 0.0)
     result.state = str(record.state)
     result.rounds = rounds
     summary = _summary(client, record)
@@ -214,6 +308,7 @@ def federate(
     result.accuracy = summary.get("accuracy", rounds[-1].get("accuracy") if rounds else None)
     result.epsilon = summary.get("epsilon")
     result.output = summary.get("output")
+    result.traffic_bytes = summary.get("traffic_bytes")
     if not summary:
         result.error = record.reason
     return result

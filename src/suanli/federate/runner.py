@@ -25,7 +25,12 @@ CPUS_ENV = "SUANLI_FED_CPUS"
 OBJECT_STORE_BYTES = 256 * 1024**2  # Ray's default takes 30% of the node's memory (flwr #5855)
 
 
+_deployed: FedSpec | None = None  # set by a deployed app (deploy.py), whose spec travels in its bundle
+
+
 def current_spec() -> FedSpec:
+    if _deployed is not None:
+        return _deployed
     return FedSpec.model_validate_json(os.environ[SPEC_ENV])
 
 
@@ -46,7 +51,9 @@ def app_config() -> dict:
     return dict(getattr(app, "config", {}))
 
 
-def _resolve_apps(spec: FedSpec) -> tuple[Any, Any, Any]:
+def resolve_apps(spec: FedSpec, *, report: bool = False) -> tuple[Any, Any, Any]:
+    """(ServerApp, ClientApp, Outcome or None). With `report`, the built-in ServerApp itself saves the
+    model and prints the federation's result when its rounds end (deployed, no runner is around it)."""
     from flwr.clientapp import ClientApp
     from flwr.serverapp import ServerApp
 
@@ -56,7 +63,10 @@ def _resolve_apps(spec: FedSpec) -> tuple[Any, Any, Any]:
         for field in ("model", "dataset"):
             _load(spec, f"app.{field}", getattr(spec.app, field), callable, "a function")
         outcome = builtin.Outcome()
-        server = builtin.server_app(spec, outcome)
+        on_end = (
+            (lambda: print(json.dumps({"federation": finish(spec, outcome)}), flush=True)) if report else None
+        )
+        server = builtin.server_app(spec, outcome, on_end)
         client = builtin.client_app(spec, lambda ctx: data_path(ctx, spec))
         return server, client, outcome
     server = _load(
@@ -85,7 +95,7 @@ def check(spec: FedSpec) -> None:
     from suanli.federate import strategy
 
     strategy.check_aggregator(spec)
-    _resolve_apps(spec)
+    resolve_apps(spec)
     if spec.privacy is not None and spec.privacy.mode != "local":
         import opacus.accountants  # noqa: F401  (the accountant must be there before round 1)
 
@@ -96,7 +106,7 @@ def run(spec: FedSpec, cpus: float) -> dict:
 
     from flwr.simulation import run_simulation
 
-    server, client, outcome = _resolve_apps(spec)
+    server, client, outcome = resolve_apps(spec)
     os.environ.pop("RAY_ADDRESS", None)  # the grant is on this node: a local Ray of exactly that size
     backend = {
         "client_resources": {"num_cpus": spec.simulation.cpus_per_client, "num_gpus": 0.0},
@@ -106,17 +116,22 @@ def run(spec: FedSpec, cpus: float) -> dict:
         },
     }  # fmt: skip
     run_simulation(server, client, num_supernodes=len(spec.participants), backend_config=backend)
-    result: dict = {"rounds": 0}
-    if outcome is not None:
-        if outcome.arrays is None:
-            raise RuntimeError("no round completed (see the log above)")
-        result = {
-            "rounds": outcome.rounds, "accuracy": outcome.accuracy, "epsilon": outcome.epsilon,
-            "stopped_because": outcome.stopped_because,
-        }  # fmt: skip
-        if spec.output:
-            save(outcome.arrays, spec.path(spec.output))
-            result["output"] = str(spec.path(spec.output))
+    return finish(spec, outcome)
+
+
+def finish(spec: FedSpec, outcome: Any) -> dict:
+    """The federation's result (and its final model saved) once the built-in app's rounds are over."""
+    if outcome is None:
+        return {"rounds": 0}
+    if outcome.arrays is None:
+        raise RuntimeError("no round completed (see the log above)")
+    result = {
+        "rounds": outcome.rounds, "accuracy": outcome.accuracy, "epsilon": outcome.epsilon,
+        "stopped_because": outcome.stopped_because,
+    }  # fmt: skip
+    if spec.output:
+        save(outcome.arrays, spec.path(spec.output))
+        result["output"] = str(spec.path(spec.output))
     return result
 
 

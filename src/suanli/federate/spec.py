@@ -172,6 +172,28 @@ class SimulationSpec(_Strict):
     cpus_per_client: float = Field(1.0, gt=0)
 
 
+class DeploymentSpec(_Strict):
+    """Without --simulation: where Flower's SuperLink (and the ServerApp) run, the address its SuperNodes
+    reach it at (default: loopback and a free port, for a pool on one machine), what each SuperNode
+    reserves, and how long the parts, scheduled as separate jobs, wait for each other."""
+
+    superlink_node: str | None = None
+    address: str | None = Field(None, pattern=r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$", description="host:port")
+    cpus_per_node: float = Field(0.5, gt=0, description="each SuperNode's CPUs (its ClientApps train there)")
+    wait_s: float = Field(600.0, gt=0, description="how long the parts wait for each other to start")
+
+    @field_validator("address")
+    @classmethod
+    def _port(cls, v: str | None) -> str | None:
+        if v is not None and not 0 < int(v.rsplit(":", 1)[1]) < 65536:
+            raise ValueError("the port must be 1-65535")
+        return v
+
+    @property
+    def loopback(self) -> bool:
+        return self.address is None or self.address.split(":")[0] in ("127.0.0.1", "localhost")
+
+
 def _app_kind(value: Any) -> str:
     """A Flower app names its apps; anything else is read as the built-in app (and checked as one)."""
     if isinstance(value, dict) and ("server_app" in value or "client_app" in value):
@@ -192,6 +214,7 @@ class FedSpec(_Strict):
     participants: list[Participant] = Field(min_length=1, max_length=10_000)
     target_accuracy: float | None = Field(None, gt=0, le=1)
     simulation: SimulationSpec = Field(default_factory=SimulationSpec)
+    deployment: DeploymentSpec = Field(default_factory=DeploymentSpec)
     seed: int = 0
     output: str | None = Field(None, description="where the final model's state dict is written (.pt)")
     project: str | None = None

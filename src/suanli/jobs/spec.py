@@ -314,6 +314,9 @@ class JobSpec(_Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     num_nodes: int = Field(1, ge=1)
     num_workers: int = Field(1, ge=1, description="processes per node; each gets RANK/WORLD_SIZE")
+    # Run only on these nodes of the pool (Kubernetes' nodeSelector by name): a federation's participant
+    # runs where its data is. Empty: any node.
+    nodes: list[str] = Field(default_factory=list, max_length=1000)
     priority: int = 0
     # How long the job runs, as its user expects it ("2h", like Slurm's --time but never enforced): the
     # default policy runs jobs with less expected time left first. Without it, a `workload:` block is

@@ -55,6 +55,7 @@ def job_request(job: JobRecord, history: HistoryEstimator | None = None) -> JobR
         estimate_stated=stated,
         attained_gpu_s=run_seconds(job) * max(job.gpus * job.num_nodes, 1),
         last_preempted_s=preempted[-1] if preempted else None,
+        nodes=frozenset(spec.nodes),
     )
 
 

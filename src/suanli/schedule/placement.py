@@ -100,11 +100,18 @@ class FreeSpace:
     def _place_gang(self, job: JobRequest, eligible: list[GpuType]) -> tuple[Slice, ...] | None:
         need_nodes = job.num_nodes or 1
         levels = sorted({lv for t in eligible for lv in self._buckets[t] if lv >= job.gpus})
-        if sum(len(self._buckets[t].get(lv, ())) for t in eligible for lv in levels) < need_nodes:
+        if (
+            not job.nodes
+            and sum(len(self._buckets[t].get(lv, ())) for t in eligible for lv in levels) < need_nodes
+        ):
             return None
         slices: list[Slice] = []
         for lv in levels:
             candidates = [name for t in eligible for name in self._buckets[t].get(lv, ())]
+            if job.nodes:
+                candidates = [name for name in candidates if name in job.nodes]
+                if not candidates:
+                    continue
             if need_nodes - len(slices) == 1 and not job.cpus and not job.memory_bytes:
                 candidates = [min(candidates, key=lambda n: (self.cpus[n], n))]
             else:
@@ -120,7 +127,13 @@ class FreeSpace:
     def _place_split(self, job: JobRequest, t: GpuType, *, consolidate: bool) -> tuple[Slice, ...] | None:
         need = job.gpus
         buckets = self._buckets[t]
-        if self._total[t] < need:
+        if job.nodes:  # pinned: the same search over the named nodes only
+            buckets = {
+                lv: kept for lv, names in buckets.items() if (kept := [n for n in names if n in job.nodes])
+            }
+            if sum(lv * len(names) for lv, names in buckets.items()) < need:
+                return None
+        elif self._total[t] < need:
             return None
         if need == 0:
             for lv in sorted(buckets):
@@ -224,6 +237,8 @@ class FreeSpace:
         eligible = self._types_for(job)
         if not eligible:
             return f"needs {job.gpu_type} GPUs; no node has them"
+        if job.nodes:
+            return f"runs only on {', '.join(sorted(job.nodes))}; not enough is free there"
         top, best = self._largest(eligible)
         if job.num_nodes is None:
             free = sum(self._total[t] for t in eligible)

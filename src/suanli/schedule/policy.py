@@ -34,12 +34,14 @@ class JobRequest:
     # may span (topology-aware placement), relative speed per GPU type (heterogeneity awareness;
     # a missing type runs at 1.0), when the job was last stopped by a preemption, and whether
     # `estimated_duration_s` describes this job (stated by its user, like Slurm's --time, or the
-    # estimator's answer for its workload) rather than being a guess from other jobs' history.
+    # estimator's answer for its workload) rather than being a guess from other jobs' history, and the
+    # nodes it is pinned to.
     team: str | None = None
     max_nodes: int | None = None
     throughput: tuple[tuple[str, float], ...] = ()
     last_preempted_s: float | None = None
     estimate_stated: bool = False
+    nodes: frozenset[str] = frozenset()  # only these nodes (empty: any)
 
     @property
     def total_gpus(self) -> int:
