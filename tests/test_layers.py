@@ -21,7 +21,7 @@ ALLOWED = {
     "run": {"core", "catalog", "jobs", "store", "schedule", "estimate", "plan", "monitor", "ledger"},
     "train": {"core", "ledger"},
     "compress": {"core", "catalog", "estimate", "ledger"},
-    "monitor": {"core", "catalog", "jobs", "store", "plan"},
+    "monitor": {"core", "catalog", "jobs", "store", "plan", "ledger"},
     "ledger": {"core"},
     "tune": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api", "monitor", "ledger"},
     "federate": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api", "monitor",

@@ -234,6 +234,15 @@ class Client:
             raise BadInput("limit", limit, "must be 0 or more")
         return rep.group_report(self.store, users=users or None, projects=scope, since=start, limit=limit)
 
+    def owners(self, since: float | str | None = None) -> dict:
+        """What each owner (project) gave the pool and took from it since `since` ("7d", a date, a Unix
+        time; default: all time): CPU- and GPU-hours contributed and consumed, balance, share. The
+        consortium's shared account: every member reads all of it."""
+        from suanli.monitor import owners as own
+        from suanli.monitor.report import parse_since
+
+        return own.owners_report(self.store, since=parse_since(since))
+
     def _projects_readable(self, projects: Sequence[str] | None) -> list[str] | None:
         """The projects a report may cover: those asked for (each one the caller may read), else all
         (an admin) or the caller's own."""

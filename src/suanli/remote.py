@@ -227,6 +227,9 @@ class RemoteClient:
         query = {"user": list(users or []) or None, "project": list(projects or []) or None}
         return self.http.call("GET", "/api/report", job=job_id, since=since, limit=limit, **query)
 
+    def owners(self, since: float | str | None = None) -> dict:
+        return self.http.call("GET", "/api/owners", since=since)
+
     def top(self) -> dict:
         return self.http.call("GET", "/api/top")
 

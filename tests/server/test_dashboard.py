@@ -195,6 +195,7 @@ def test_member_watches_a_job_and_cancels_another_viewer_cannot(team_server, bro
         page.get_by_test_id("nav-nodes").click()
         node_row = page.get_by_test_id(f"node-{node['name']}")
         expect(node_row.get_by_role("link", name=f"job {long_job}")).to_be_visible()
+        expect(page.get_by_test_id("owner-vision")).to_be_visible()  # ana's project is taking CPU-hours
         page.screenshot(path=str(shots / "dashboard-nodes.png"), full_page=True)
 
         # ---- ana cancels the long job with the button --------------------------------------------

@@ -21,14 +21,16 @@ def nodes(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"nodes": [n.to_json() for n in records]})
         return
-    table = Table("node", "status", "CPUs used/total", "memory used/total", "GPUs used/total", "jobs")
+    owned = any(n.owner for n in records)  # the owner column only where owners share the pool
+    table = Table("node", *(["owner"] if owned else []), "status", "CPUs used/total", "memory used/total",
+                  "GPUs used/total", "jobs")  # fmt: skip
     for n in records:
         accel = f"{n.used_gpus}/{n.gpus} {n.accelerator}" if n.accelerator else "-"
         jobs = ", ".join(
             f"{job_id} ({sl.gpus} GPU)" if sl.gpus else f"{job_id} ({sl.cpus:g} CPU)" for job_id, sl in n.jobs
         )
         table.add_row(
-            safe(n.name), n.status, f"{n.used_cpus:g}/{n.cpus:g}",
+            safe(n.name), *([safe(n.owner or "-")] if owned else []), n.status, f"{n.used_cpus:g}/{n.cpus:g}",
             f"{size(n.used_memory_bytes)}/{size(n.memory_bytes)}", safe(accel), jobs or "-",
         )  # fmt: skip
     out.print(table)

@@ -90,15 +90,30 @@ def report(
         Path | None,
         typer.Option(help="Write a PNG/SVG: utilisation over time (a job), or efficiency per user or job."),
     ] = None,
+    owners: Annotated[
+        bool,
+        typer.Option(
+            "--owners", help="What each owner (project) gave the pool and took: CPU/GPU-hours, balance."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Efficiency of a job (like Slurm's seff) or of a user's or project's jobs, while they run and
     after: CPU efficiency, memory peak against the request, GPU-hours held and used, cost, energy,
-    and what to change."""
+    and what to change. With --owners: the owners' contribution accounting."""
     target = _plot_path(plot)
     if limit is not None and limit < 0:
         raise BadInput("limit", limit, "must be 0 or more")
     c = client()
+    if owners:
+        if job_id is not None or user or project or target is not None:
+            raise BadInput("--owners", "with a job, --user, --project or --plot", "takes --since only")
+        doc = c.owners(since)
+        if as_json:
+            emit_json(doc)
+        else:
+            _print_owners(doc)
+        return
     if job_id is not None:
         if user or project or since:
             raise BadInput("job", job_id, "give a job id, or --user/--project/--since, not both")
@@ -128,6 +143,28 @@ def report(
     _print_group(doc)
     if target is not None:
         err.print(f"wrote {safe(target)}")
+
+
+def _print_owners(doc: dict) -> None:
+    from suanli.cli.tables import Column, print_table, print_wrapped
+
+    cols = [
+        Column("owner"), Column("nodes", "right"), Column("gave CPU-h", "right"),
+        Column("took CPU-h", "right"),
+        Column("balance CPU-h", "right"), Column("gave GPU-h", "right", drop=2),
+        Column("took GPU-h", "right", drop=2), Column("balance GPU-h", "right", drop=2),
+        Column("share", "right", drop=1),
+    ]  # fmt: skip
+    rows = [
+        [safe(o["owner"]), str(len(o["nodes"])), f"{o['contributed_cpu_hours']:.2f}",
+         f"{o['consumed_cpu_hours']:.2f}", f"{o['balance_cpu_hours']:+.2f}",
+         f"{o['contributed_gpu_hours']:.2f}", f"{o['consumed_gpu_hours']:.2f}",
+         f"{o['balance_gpu_hours']:+.2f}", f"{o['share']:.1%}"]
+        for o in doc["owners"]
+    ]  # fmt: skip
+    print_table(out, f"Owners (share of what was given, by {doc['dominant'].upper()}-hours)", cols, rows)
+    for line in doc["assumptions"]:
+        print_wrapped(out, line)
 
 
 def _print_job(d: dict) -> None:

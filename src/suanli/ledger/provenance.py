@@ -28,8 +28,9 @@ BUILD_TYPES = {
     "model": "urn:suanli:build:model:v1",
     "dataset": "urn:suanli:build:dataset:v1",
     "trial": "urn:suanli:build:trial:v1",
+    "accounting": "urn:suanli:build:accounting:v1",  # an owners' accounting period (monitor/owners.py)
 }
-KINDS = tuple(BUILD_TYPES)
+KINDS = tuple(k for k in BUILD_TYPES if k != "accounting")  # what a job may spool; the pool alone accounts
 MAX_FILE_SUBJECTS = 1000
 # Folders that are tools' caches or environments, not the code a run used.
 CODE_SKIP = (".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache", ".pytest_cache",
@@ -131,7 +132,7 @@ def provenance(
 ) -> dict:
     """An in-toto Statement v1 with a SLSA Provenance v1 predicate."""
     if kind not in BUILD_TYPES:
-        raise ValueError(f"kind {kind!r}: must be one of {', '.join(KINDS)}")
+        raise ValueError(f"kind {kind!r}: must be one of {', '.join(BUILD_TYPES)}")
     metadata = {k: v for k, v in (("invocationId", invocation), ("startedOn", rfc3339(started)),
                                   ("finishedOn", rfc3339(finished))) if v is not None}  # fmt: skip
     predicate = {

@@ -105,6 +105,10 @@ class Agent:
         self._pool_read_at = -1.0
         self._lost_at: dict[str, float] = {}  # nodes found gone by their attempts, and when
         self.node = discover_local_node()
+        from suanli.monitor.owners import accounting_period_s
+
+        self._accounting_period_s = accounting_period_s()
+        self._accounted_until = 0.0
         self.tails: dict[tuple[int, int], LogTail] = {}
         self.term_sent: dict[tuple[int, int], float] = {}
         self.outcomes: dict[tuple[int, int], Outcome] = {}
@@ -172,7 +176,8 @@ class Agent:
         if gone:
             log.warning("nodes left the pool: %s", ", ".join(gone))
         if changed or gone:
-            self.store.register_nodes(changed, gone, pool=self.pool_name)
+            owners = {c[0]: self.pool_config.owner_of(c[0]) for c in changed}
+            self.store.register_nodes(changed, gone, pool=self.pool_name, owners=owners)
             self._nodes = None
 
     # ---- one pass -------------------------------------------------------------------------------
@@ -188,9 +193,26 @@ class Agent:
                 self._log_once(f"sampling: {_one_line(e)}")
         self._schedule(running)
         now = time.time()
+        self._record_accounting(now)
         if now - self._last_heartbeat > HEARTBEAT_SECONDS:
-            self.store.heartbeat(self.node.name)
+            pool = [n.name for n in self.ray_pool.nodes if n.alive] if self.ray_pool else []
+            self.store.heartbeat(self.node.name, also=pool)
             self._last_heartbeat = now
+
+    def _record_accounting(self, now: float) -> None:
+        """Append the owners' accounting of the last complete period to the ledger, once (another agent
+        of the pool may have done it: the entry's source makes it appended once)."""
+        from suanli.monitor import owners
+
+        since, until = owners.period_bounds(now, self._accounting_period_s)
+        if until <= self._accounted_until:
+            return
+        try:
+            if owners.owners_report(self.store, since=since, until=until)["owners"]:
+                owners.record_period(self.store, since, until, self.ledger)
+            self._accounted_until = until
+        except Exception as e:  # the ledger is a record of the pool, never a reason to stop it
+            self._log_once(f"recording the owners' accounting: {_one_line(e)}")
 
     def _watch_running(self) -> list[tuple[JobRecord, AttemptRecord]]:
         """Watch this pool's running attempts; returns those still running."""
@@ -585,7 +607,9 @@ class Agent:
 
         n = self.node
         if self.ray_pool is None:
-            self.store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
+            self.store.register_node(
+                n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus, self.pool_config.owner_of(n.name)
+            )
             # Nodes of a Ray pool an earlier agent served are not this pool's any more.
             ray_nodes = [r.name for r in self.store.nodes() if r.up and r.pool != "local"]
             self.store.register_nodes([], lost=ray_nodes)
@@ -738,6 +762,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pool = load_pool_config(args.ray_address)
         monitor = load_monitor_config()
+        from suanli.monitor.owners import accounting_period_s
+
+        accounting_period_s()  # a bad SUANLI_ACCOUNTING_PERIOD stops the start with one line
         if args.metrics_address:
             from suanli.monitor.prometheus import parse_address
 

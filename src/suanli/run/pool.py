@@ -36,6 +36,13 @@ class PoolConfig(BaseModel):
 
     ray: str | None = None
     accelerators: dict[str, str] = Field(default_factory=dict)
+    # Compute shared between owners: the project that brings this pool's nodes (SUANLI_NODE_OWNER
+    # overrides it), and per node where a Ray pool's nodes belong to different owners.
+    owner: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    owners: dict[str, str] = Field(default_factory=dict)
+
+    def owner_of(self, node: str) -> str | None:
+        return self.owners.get(node) or os.environ.get("SUANLI_NODE_OWNER") or self.owner
 
     @field_validator("ray")
     @classmethod
@@ -70,7 +77,7 @@ def load_pool_config(ray_address: str | None = None) -> PoolConfig:
     if address:
         field = "--ray-address" if ray_address else "RAY_ADDRESS"
         try:
-            config = PoolConfig(ray=address, accelerators=config.accelerators)
+            config = config.model_copy(update={"ray": PoolConfig(ray=address).ray})
         except ValidationError:
             raise BadInput(field, address, "must be HOST:PORT, ray://HOST:PORT or auto") from None
     return config

@@ -227,6 +227,10 @@ def decide_now(
     gate = QuotaGate.load(store, now)
     if getattr(policy, "shares_from_quotas", False):
         policy.use_shares(gate.shares)  # type: ignore[attr-defined]
+    if getattr(policy, "weights_from", None) == "contribution":
+        from suanli.monitor.owners import cached_contribution_weights
+
+        policy.weights = cached_contribution_weights(store, now)  # type: ignore[attr-defined]
     held = {job_id: why for job_id, j in jobs.items() if gate.quotas and (why := gate.why_waits(j))}
     requests = {job_id: _cached_request(j, history, cache) for job_id, j in jobs.items()}
     cluster = cluster_state(nodes, running, history, cache)

@@ -560,6 +560,11 @@ def create_app(db_url: str | None = None, *, start_agent: bool = True) -> FastAP
         `project`s that ran `since` ("7d", a date): totals, per user, the worst by waste, per job."""
         return client(p).report(job, users=user, projects=project, since=since, limit=limit)
 
+    @app.get("/api/owners", tags=["monitor"])
+    def owners(p: Caller, since: Annotated[str | None, Query(max_length=64)] = None) -> dict:
+        """What each owner (project) contributed to the pool and consumed (as `suanli report --owners`)."""
+        return client(p).owners(since)
+
     @app.get("/api/top", tags=["monitor"])
     def top(p: Caller) -> dict:
         """The running jobs the caller may read with what they use now (as `suanli top`), and the open

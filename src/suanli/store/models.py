@@ -25,6 +25,27 @@ class Node(Base):
     # Added after the first release: the pool the node belongs to ("local": an agent's own machine;
     # "ray ADDRESS": a Ray cluster's node).
     pool: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # The project that brings this node to the pool (compute shared between owners); None: unowned.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class NodePeriod(Base):
+    """A stretch of time a node was offered to the pool, with its capacity and owner then: what owners are
+    credited for. A period stays open while the node's heartbeats come (`last_seen_at` follows them) and
+    is closed when the node leaves, or its owner or capacity changes (a new period starts)."""
+
+    __tablename__ = "node_periods"
+    __table_args__ = (Index("ix_node_periods_open", "node", "closed"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cpus: Mapped[float] = mapped_column(Float)
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+    accelerator: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float] = mapped_column(Float)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Job(Base):

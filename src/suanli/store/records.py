@@ -201,6 +201,7 @@ class NodeRecord:
     running_jobs: int = 0
     pool: str = "local"
     jobs: list[tuple[int, NodeSlice]] = field(default_factory=list)  # (job id, what it holds here)
+    owner: str | None = None  # the project that brings it to the pool
 
     @property
     def up(self) -> bool:
@@ -210,6 +211,7 @@ class NodeRecord:
         return {
             "name": self.name,
             "pool": self.pool,
+            "owner": self.owner,
             "status": self.status,
             "cpus": self.cpus,
             "memory_bytes": self.memory_bytes,
@@ -233,6 +235,7 @@ class NodeRecord:
             gpus=gpus, status=doc["status"], heartbeat_at=from_iso(doc["heartbeat_at"]) or 0.0,
             used_cpus=doc["used_cpus"], used_memory_bytes=doc["used_memory_bytes"],
             used_gpus=doc["used_gpus"], running_jobs=doc["running_jobs"], pool=doc["pool"],
+            owner=doc.get("owner"),
             jobs=[(j["job_id"], NodeSlice(doc["name"], j["gpus"], j["cpus"], j["memory_bytes"]))
                   for j in doc["jobs"]],
         )  # fmt: skip

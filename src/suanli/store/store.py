@@ -8,7 +8,7 @@ on the lock instead of failing; PostgreSQL rows are locked with SELECT ... FOR U
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -520,19 +520,24 @@ class Store:
     # ---- nodes --------------------------------------------------------------------------------
 
     def register_node(
-        self, name: str, cpus: float, memory_bytes: int, accelerator: str | None, gpus: int
-    ) -> None:
-        self.register_nodes([(name, cpus, memory_bytes, accelerator, gpus)])
+        self, name: str, cpus: float, memory_bytes: int, accelerator: str | None, gpus: int,
+        owner: str | None = None,
+    ) -> None:  # fmt: skip
+        self.register_nodes([(name, cpus, memory_bytes, accelerator, gpus)], owners={name: owner})
 
     def register_nodes(
         self,
         nodes: Sequence[tuple[str, float, int, str | None, int]],
         lost: Sequence[str] = (),
         pool: str = "local",
+        owners: Mapping[str, str | None] | None = None,
+        now: float | None = None,
     ) -> None:
-        """Record nodes (name, CPUs, memory, accelerator, GPUs) of `pool` as UP with that capacity,
-        and `lost` ones as LOST, in one transaction (a pool of hundreds of nodes is one write)."""
-        now = time.time()
+        """Record nodes (name, CPUs, memory, accelerator, GPUs) of `pool` as UP with that capacity and
+        owner, and `lost` ones as LOST, in one transaction (a pool of hundreds of nodes is one write).
+        Each node's offered period goes on, or a new one starts when its owner or capacity changed."""
+        now = time.time() if now is None else now
+        owners = owners or {}
         with self._tx() as s:
             for name, cpus, memory_bytes, accelerator, gpus in nodes:
                 node = s.get(m.Node, name, with_for_update=True)
@@ -542,14 +547,61 @@ class Store:
                 node.cpus, node.memory_bytes = cpus, memory_bytes
                 node.accelerator, node.gpus = accelerator, gpus
                 node.status, node.heartbeat_at, node.pool = "UP", now, pool
+                node.owner = owners.get(name)
+                self._offer(s, name, node.owner, cpus, gpus, accelerator, now)
             if lost:
                 s.execute(update(m.Node).where(m.Node.name.in_(list(lost))).values(status="LOST"))
+                self._close_periods(s, list(lost))
 
-    def heartbeat(self, name: str, status: str = "UP") -> None:
+    @staticmethod
+    def _offer(
+        s: Session, name: str, owner: str | None, cpus: float, gpus: int, accelerator: str | None, now: float
+    ) -> None:
+        P = m.NodePeriod
+        open_ = s.execute(select(P).where(P.node == name, P.closed.is_(False))).scalars().all()
+        same = [
+            p for p in open_ if (p.owner, p.cpus, p.gpus, p.accelerator) == (owner, cpus, gpus, accelerator)
+        ]
+        for p in open_:
+            if p not in same[:1]:
+                p.closed = True
+        if same:
+            same[0].last_seen_at = now
+        else:
+            s.add(P(node=name, owner=owner, cpus=cpus, gpus=gpus, accelerator=accelerator, started_at=now,
+                    last_seen_at=now))  # fmt: skip
+
+    @staticmethod
+    def _close_periods(s: Session, names: list[str]) -> None:
+        P = m.NodePeriod
+        s.execute(update(P).where(P.node.in_(names), P.closed.is_(False)).values(closed=True))
+
+    def heartbeat(
+        self, name: str, status: str = "UP", also: Sequence[str] = (), now: float | None = None
+    ) -> None:
+        """The node is alive (its offered period, and those of `also`, the other nodes of its pool, go on
+        until now); a status other than UP ends its period."""
+        now = time.time() if now is None else now
+        names = [name, *also]
         with self._tx() as s:
-            s.execute(
-                update(m.Node).where(m.Node.name == name).values(heartbeat_at=time.time(), status=status)
-            )
+            s.execute(update(m.Node).where(m.Node.name == name).values(heartbeat_at=now, status=status))
+            P = m.NodePeriod
+            if status == "UP":
+                s.execute(update(P).where(P.node.in_(names), P.closed.is_(False)).values(last_seen_at=now))
+            else:
+                self._close_periods(s, [name])
+
+    def node_periods(self, since: float | None = None, until: float | None = None) -> list[tuple]:
+        """(node, owner, cpus, gpus, accelerator, started_at, last_seen_at, closed) of every period that
+        may overlap [since, until] (an open one goes on past its last heartbeat)."""
+        P = m.NodePeriod
+        q = select(P.node, P.owner, P.cpus, P.gpus, P.accelerator, P.started_at, P.last_seen_at, P.closed)
+        if since is not None:
+            q = q.where((P.last_seen_at >= since) | P.closed.is_(False))
+        if until is not None:
+            q = q.where(P.started_at <= until)
+        with self._read() as s:
+            return [tuple(r) for r in s.execute(q.order_by(P.started_at))]
 
     def nodes(self, *, usage: bool = True) -> list[NodeRecord]:
         """Nodes with what their running jobs use (without `usage`: capacity and status only)."""
@@ -569,7 +621,7 @@ class Store:
                 out.append(
                     NodeRecord(
                         n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus, n.status, n.heartbeat_at,
-                        pool=n.pool or "local",
+                        pool=n.pool or "local", owner=n.owner,
                         used_cpus=sum(sl.cpus for _, sl in jobs),
                         used_memory_bytes=sum(sl.memory_bytes for _, sl in jobs),
                         used_gpus=sum(sl.gpus for _, sl in jobs),

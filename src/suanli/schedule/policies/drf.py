@@ -24,10 +24,18 @@ class DominantResourceFair:
         quotas: Mapping[str, int] | None = None,
         weights: Mapping[str, float] | None = None,
         borrowing: bool = True,
+        weights_from: str | None = None,
     ) -> None:
+        if weights_from not in (None, "contribution"):
+            from suanli.core.errors import BadInput
+
+            raise BadInput("scheduler.options.weights_from", weights_from, "must be contribution (or absent)")
         self.consolidate = consolidate
         self.quotas = dict(quotas or {})
         self.weights = dict(weights or {})
+        # "contribution": the live scheduler sets `weights` from what each owner gave the pool
+        # (monitor/owners.py), over any stated weights.
+        self.weights_from = weights_from
         self.borrowing = borrowing
         self.preemptive = bool(self.quotas)
         # With no quotas given, the live scheduler gives it the projects' concurrent-GPU quotas.

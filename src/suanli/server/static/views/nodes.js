@@ -14,10 +14,29 @@ function gpus(node) {
 export function renderNodes(main, { flash }) {
   const totals = h("span", { class: "muted", "data-testid": "nodes-total" });
   const box = h("div", { class: "table-box", "data-testid": "nodes" }, h("p", { class: "muted" }, "Loading…"));
-  main.append(h("div", { class: "toolbar" }, h("h1", null, "Nodes"), totals), box);
+  const ownersBox = h("div", { class: "table-box", "data-testid": "owners" });
+  main.append(
+    h("div", { class: "toolbar" }, h("h1", null, "Nodes"), totals),
+    box,
+    h("div", { class: "toolbar" }, h("h2", null, "Owners: what each gave the pool and took")),
+    ownersBox,
+  );
+  const hours = (v) => fmtNumber(Math.round(v * 100) / 100);
+  const ownerColumns = [
+    { label: "Owner", cell: (o) => h("strong", null, o.owner) },
+    { label: "Nodes", cell: (o) => String(o.nodes.length) },
+    { label: "Gave CPU-h", cell: (o) => hours(o.contributed_cpu_hours) },
+    { label: "Took CPU-h", cell: (o) => hours(o.consumed_cpu_hours) },
+    { label: "Balance CPU-h", cell: (o) => hours(o.balance_cpu_hours) },
+    { label: "Gave GPU-h", cell: (o) => hours(o.contributed_gpu_hours) },
+    { label: "Took GPU-h", cell: (o) => hours(o.consumed_gpu_hours) },
+    { label: "Balance GPU-h", cell: (o) => hours(o.balance_gpu_hours) },
+    { label: "Share", cell: (o) => `${(o.share * 100).toFixed(1)}%` },
+  ];
   const columns = [
     { label: "Node", cell: (n) => h("strong", null, n.name) },
     { label: "Pool", cell: (n) => n.pool },
+    { label: "Owner", cell: (n) => n.owner || h("span", { class: "muted" }, "-") },
     { label: "Status", cell: (n) => h("span", { class: `badge n-${String(n.status).toLowerCase()}` }, n.status) },
     { label: "CPUs", class: "meter-cell", cell: (n) => meter(n.used_cpus, n.cpus, `${fmtNumber(n.used_cpus)} / ${fmtNumber(n.cpus)}`) },
     {
@@ -63,6 +82,8 @@ export function renderNodes(main, { flash }) {
       const g = up.reduce((a, n) => a + gpus(n).total, 0);
       totals.textContent = `${up.length} of ${nodes.length} up · CPUs ${fmtNumber(sum("used_cpus"))}/${fmtNumber(sum("cpus"))} · GPUs ${sum("used_gpus")}/${g} · ${sum("running_jobs")} running`;
       replace(box, table(columns, nodes, { testid: "nodes-table", empty: "No nodes registered yet.", rowTestid: (n) => `node-${n.name}` }));
+      const owners = await api.get("/api/owners", null, { signal: controller.signal });
+      replace(ownersBox, table(ownerColumns, owners.owners || [], { testid: "owners-table", empty: "Nothing given or taken yet.", rowTestid: (o) => `owner-${o.owner}` }));
     } catch (e) {
       if (e.name !== "AbortError") flash(e);
     }
