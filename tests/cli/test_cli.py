@@ -28,6 +28,7 @@ BAD_SPECS = [
     ("run: a\nresources:\n  accelerators: A100:8\n", "is larger than any node in the pool"),
     ("run: a\nnum_nodes: 3\n", "num_nodes=3: 1 node(s) can hold"),
     ("run: a\nnodes: [no-such-node]\n", "nodes[0]=no-such-node: is not a node of the pool that is up"),
+    ("run: a\nverify: replicate\n", "verify=replicate: compares the job's artifacts"),
 ]
 
 

@@ -279,6 +279,16 @@ class ResourcesSpec(_Strict):
         ] or [self.to_resources()]
 
 
+class VerifySpec(_Strict):
+    """`verify: replicate`: the job runs on two nodes of different owners and their outputs are compared:
+    its `artifacts` bit for bit (by their ledger digests), or its final metrics within `rtol`; a mismatch
+    runs it a third time on a third owner, and the owner outside the majority is flagged in the ledger."""
+
+    mode: Literal["replicate"] = "replicate"
+    compare: Literal["artifacts", "metrics"] = "artifacts"
+    rtol: float = Field(0.0, ge=0, le=1, description="metrics: the relative difference still equal")
+
+
 class TrainSpec(_Strict):
     """Options for jobs that use suanli.train; passed to every worker as SUANLI_TRAIN_* variables."""
 
@@ -349,6 +359,8 @@ class JobSpec(_Strict):
     # Files or folders under the workdir that suanli itself never reads, not even to hash them as code:
     # data that must stay with its owner (a federation's participants' partitions).
     private: list[str] = Field(default_factory=list, max_length=10_000)
+    # Compute shared between owners who do not trust each other: run it twice and compare (run/verify.py).
+    verify: VerifySpec | None = None
     # What loading the file left out or changed (SkyPilot fields with no effect on a pool); set by
     # parse_spec, never read from a job file.
     notes: list[str] = Field(default_factory=list)
@@ -357,6 +369,31 @@ class JobSpec(_Strict):
     @classmethod
     def _envs(cls, v: object) -> dict[str, str]:
         return _env_mapping(v, "envs")
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _verify(cls, v: object) -> object:
+        return {"mode": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _verifiable(self) -> JobSpec:
+        if self.verify is not None and self.verify.compare == "artifacts":
+            if not self.artifacts:
+                raise BadInput(
+                    "verify",
+                    "replicate",
+                    "compares the job's artifacts: list them in `artifacts:`",
+                    hint="or compare its final metrics: verify: {mode: replicate, compare: metrics}",
+                )
+            for i, a in enumerate(self.artifacts):
+                if Path(a).is_absolute() or ".." in Path(a).parts:
+                    raise BadInput(
+                        f"artifacts[{i}]",
+                        a,
+                        "must be relative to $SUANLI_OUTPUT_DIR under verify",
+                        hint="each replica writes its artifacts into its own $SUANLI_OUTPUT_DIR",
+                    )
+        return self
 
     @field_validator("secrets", mode="before")
     @classmethod
@@ -510,6 +547,8 @@ def stored_spec(data: dict[str, Any]) -> JobSpec:
     ]
     if isinstance(values.get("workload"), dict):
         values["workload"] = workload_from_dict(values["workload"], complete=False)
+    if isinstance(values.get("verify"), dict):
+        values["verify"] = VerifySpec.model_construct(**_stored_fields(VerifySpec, values["verify"]))
     return JobSpec.model_construct(**values)
 
 

@@ -29,8 +29,10 @@ BUILD_TYPES = {
     "dataset": "urn:suanli:build:dataset:v1",
     "trial": "urn:suanli:build:trial:v1",
     "accounting": "urn:suanli:build:accounting:v1",  # an owners' accounting period (monitor/owners.py)
+    "verification": "urn:suanli:build:verification:v1",  # a replicated job's verdict (run/verify.py)
 }
-KINDS = tuple(k for k in BUILD_TYPES if k != "accounting")  # what a job may spool; the pool alone accounts
+# What a job may spool: accounting and verdicts are the pool's alone to write.
+KINDS = tuple(k for k in BUILD_TYPES if k not in ("accounting", "verification"))
 MAX_FILE_SUBJECTS = 1000
 # Folders that are tools' caches or environments, not the code a run used.
 CODE_SKIP = (".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache", ".pytest_cache",

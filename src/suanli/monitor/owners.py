@@ -47,7 +47,7 @@ def owners_report(store: Store, *, since: float | None = None, until: float | No
     def row(owner: str) -> dict[str, Any]:
         return rows.setdefault(owner, {
             "owner": owner, "nodes": [], "contributed_cpu_hours": 0.0, "contributed_gpu_hours": 0.0,
-            "consumed_cpu_hours": 0.0, "consumed_gpu_hours": 0.0,
+            "consumed_cpu_hours": 0.0, "consumed_gpu_hours": 0.0, "flags": 0,
         })  # fmt: skip
 
     now = time.time()
@@ -67,6 +67,8 @@ def owners_report(store: Store, *, since: float | None = None, until: float | No
         for gpus, cpus, _mem in _held(a, a.placement):
             r["consumed_cpu_hours"] += cpus * hours
             r["consumed_gpu_hours"] += gpus * hours
+    for owner, n in _flags(store).items():
+        row(owner)["flags"] = n
     gpu_pool = any(r["contributed_gpu_hours"] > 0 for r in rows.values())
     key = "contributed_gpu_hours" if gpu_pool else "contributed_cpu_hours"
     total = sum(r[key] for r in rows.values())
@@ -83,6 +85,18 @@ def owners_report(store: Store, *, since: float | None = None, until: float | No
             "capacity to its last heartbeat); consumed: what each attempt held x its wall time",
         ],
     }  # fmt: skip
+
+
+def _flags(store: Store) -> dict[str, int]:
+    """How many verification verdicts flagged each owner (indexed by the ledger: run/verify.py)."""
+    from sqlalchemy import func, select
+
+    from suanli.store import models as m
+
+    R = m.LedgerRef
+    with store._read() as s:
+        q = select(R.value, func.count(R.entry)).where(R.field == "flagged").group_by(R.value)
+        return {str(owner): int(n) for owner, n in s.execute(q)}
 
 
 def contribution_weights(store: Store, now: float | None = None) -> dict[str, float]:

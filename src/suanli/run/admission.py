@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from suanli.core.workload import workload_from_dict
 from suanli.jobs.spec import JobSpec
 from suanli.monitor.advice import HISTORY_RUNS, Advice, cpu_advice, gib, memory_advice
-from suanli.run.pool import choose_fitting, discover_local_node
+from suanli.run import verify
+from suanli.run.pool import choose_fitting, discover_local_node, load_pool_config
 from suanli.run.quotas import QuotaGate, check_can_ever_fit
 from suanli.store.monitoring import MonitorStore
 from suanli.store.records import NodeRecord
@@ -20,7 +21,8 @@ def pool(store: Store) -> list[NodeRecord]:
     nodes = store.nodes()
     if not any(n.pool == "local" for n in nodes):
         n = discover_local_node()
-        store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus)
+        owner = load_pool_config().owner_of(n.name)
+        store.register_node(n.name, n.cpus, n.memory_bytes, n.accelerator, n.gpus, owner)
         nodes = store.nodes()
     return nodes
 
@@ -69,11 +71,18 @@ def admit(
     specs, found = advise(store, specs)
     if advice is not None:
         advice.extend(found)
-    chosen = []
+    chosen, firsts = [], []
     for spec in specs:
         if spec.workload:  # the scheduler times it with the estimator: a typo is named now, not ignored
             workload_from_dict(spec.workload.to_dict())
         # Of several accelerator choices, the first the pool can hold is the one it queues for.
-        chosen.append(choose_fitting(spec, nodes))
-        check_can_ever_fit(gate, chosen[-1])
-    return store.submit_many(chosen, key, audit)
+        fitted = choose_fitting(spec, nodes)
+        check_can_ever_fit(gate, fitted)
+        firsts.append(len(chosen))
+        if fitted.verify is not None and verify.GROUP not in fitted.labels:  # two replicas, two owners
+            # Owners are across the whole pool, whichever agent admits it (each schedules its own node).
+            chosen += verify.replicas(fitted, store.nodes(), list(verify.flagged_owners(store)))
+        else:
+            chosen.append(fitted)
+    ids = store.submit_many(chosen, key, audit)
+    return [ids[i] for i in firsts]  # a replicated job is known by its first replica

@@ -39,7 +39,7 @@ from suanli.monitor.notify import Sender
 from suanli.monitor.rules import MonitorConfig, load_monitor_config
 from suanli.monitor.rules import config_path as monitor_path
 from suanli.monitor.watch import Monitor
-from suanli.run import admission
+from suanli.run import admission, verify
 from suanli.run.control import MAX_REQUEST_BYTES, info_path, peer_uid, read_agent_info, socket_path
 from suanli.run.executor import Outcome
 from suanli.run.local import LocalExecutor, run_dir_for
@@ -277,6 +277,8 @@ class Agent:
             cancelled_by=self.cancelled_by.get(key),
         )
         log.info("job %s attempt %s ended: %s -> %s", job.id, attempt.number, reason, state)
+        if verify.GROUP in job.spec.labels:
+            self._settle(job.id)
         try:
             self.monitor.ended(job.id, attempt.number, outcome.usage)
         except Exception as e:
@@ -285,6 +287,17 @@ class Agent:
             d.pop(key, None)
         self.preempted.discard(key)
         return True
+
+    def _settle(self, job_id: int) -> None:
+        """A replica of a `verify: replicate` job ended: compare it with the others once all have."""
+        try:
+            job = self.store.get(job_id)
+            if job.is_terminal:
+                decided = verify.settle(self.store, self.ledger, job)
+                if decided is not None and decided.status != "waiting":
+                    log.info("job %s: verification %s %s", job_id, decided.status, decided.flagged or "")
+        except Exception as e:  # a verdict left undone never stops the pool
+            self._log_once(f"job {job_id}: verification: {_one_line(e)}")
 
     def _record(self, job: JobRecord, attempt: AttemptRecord, outcome: Outcome, reason: str | None) -> None:
         """The attempt's provenance entry (and what its processes spooled) into the ledger."""

@@ -406,6 +406,8 @@ def refs_of(item: Item) -> list[tuple[str, str, str]]:
         for field, key in (("job", "job_id"), ("user", "user"), ("project", "project"), ("study", "study")):
             if params.get(key) is not None:
                 out.append((field, str(params[key]), ""))
+        for owner in params.get("flagged_owners") or ():  # a verdict by replication (run/verify.py)
+            out.append(("flagged", str(owner), ""))
     return [(f, v[:255], r) for f, v, r in dict.fromkeys(out)]
 
 
