@@ -240,6 +240,9 @@ class RemoteClient:
         doc = self.http.call("GET", "/api/alerts", all=not open_only, job=job_id, since=since, limit=limit)
         return doc["alerts"]
 
+    def metric_history(self, job_id: int) -> list[dict]:
+        return self.http.call("GET", f"/api/jobs/{int(job_id)}/metrics")["metrics"]
+
     def samples(self, job_id: int, attempt: int | None = None, since: float | None = None) -> list[dict]:
         doc = self.http.call("GET", f"/api/jobs/{int(job_id)}/samples", attempt=attempt, since=since)
         return doc["samples"]

@@ -64,6 +64,7 @@ def _rules(job: int, token_id: int) -> dict[tuple[str, str], tuple[set[str], obj
         ("GET", "/api/jobs/{job_id}/samples"): (READERS, None),
         ("GET", "/api/report"): (EVERYONE, None),  # without a job or a project: the caller's project
         ("GET", "/api/top"): (EVERYONE, None),
+        ("GET", "/api/owners"): (EVERYONE, None),  # the owners' account is every member's to read
         ("GET", "/api/alerts"): (EVERYONE, None),
         ("GET", "/api/queue"): (EVERYONE, None),
         ("GET", "/api/nodes"): (EVERYONE, None),
@@ -217,5 +218,7 @@ def test_reports_top_and_alerts_keep_to_the_callers_project(team_server, matrix_
     # the CLI logged in to the server (RemoteClient) answers as the library does
     shown = s.cli("report", "--json", token=s.tokens["nina"])
     assert shown.returncode == 0 and json.loads(shown.stdout)["filters"]["projects"] == ["nlp"], shown.stderr
+    owners = s.cli("report", "--owners", "--json", token=s.tokens["nina"])  # the consortium's shared account
+    assert owners.returncode == 0 and json.loads(owners.stdout)["owners"], owners.stderr
     refused = s.cli("report", str(matrix_job), token=s.tokens["nina"])
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "may not" in refused.stderr

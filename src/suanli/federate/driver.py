@@ -66,7 +66,7 @@ class FederationResult:
 
 
 def _up_nodes(client: Client) -> list[NodeRecord]:
-    return [n for n in client.pool() if n.up]
+    return [n for n in client.nodes() if n.up]  # a team server's client has nodes() too
 
 
 def check_participants(spec: FedSpec, nodes: list[NodeRecord]) -> None:
