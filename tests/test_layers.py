@@ -26,6 +26,7 @@ ALLOWED = {
     "tune": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api", "monitor", "ledger"},
     "federate": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api", "monitor",
                  "ledger", "train"},
+    "serve": {"core", "jobs", "store", "api"},
     "api": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "monitor"},
     "flow": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "api"},
 }

@@ -24,6 +24,7 @@ from suanli.cli import (
     ledger,
     monitor,
     plan,
+    serve,
     simulate,
     team,
     tune,
@@ -220,6 +221,7 @@ app.command("simulate")(simulate.simulate)
 app.command("compress")(compress.compress)
 app.command("tune")(tune.tune)
 app.command("federate")(federate.federate)
+app.command("serve")(serve.serve)
 app.command("server")(team.server)
 app.command("login")(team.login)
 app.command("logout")(team.logout)

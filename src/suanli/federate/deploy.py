@@ -22,13 +22,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from suanli.core.net import free_port, reachable
 from suanli.federate.spec import FedSpec
 
 ADDRESS_ENV = "SUANLI_FED_ADDRESS"
@@ -40,21 +40,6 @@ POLL_S = 2.0
 LINGER_S = 20.0  # how long a SuperLink stays up after its run has finished
 GONE_AFTER = 3  # failed probes in a row after which a SuperNode takes the SuperLink to be gone
 BUNDLE_MODULE = "suanli_fab"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def reachable(address: str) -> bool:
-    host, port = address.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def _tool(name: str) -> str:

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from suanli.api import Client
+from suanli.core.childcheck import ask
 from suanli.core.errors import BadInput, SuanliError
+from suanli.core.net import free_port
 from suanli.federate.runner import CPUS_ENV, SPEC_ENV
 from suanli.federate.spec import BuiltinApp, FedSpec
 from suanli.jobs.spec import JobSpec, parse_spec
@@ -101,21 +102,8 @@ def check_app(spec: FedSpec) -> None:
     if missing:
         raise SuanliError(f"federated learning needs {', '.join(missing)}: pip install 'suanli[federate]'")
     env = {**os.environ, SPEC_ENV: spec.model_dump_json()}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "suanli.federate.runner", "check"], env=env, cwd=spec.base_dir,
-            capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise BadInput("app", "(import)", f"must import within {CHECK_TIMEOUT_S:.0f} s") from None
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    doc = json.loads(lines[-1]) if lines else {}
-    if "bad_input" in doc:
-        b = doc["bad_input"]
-        raise BadInput(b["field"], b["value"], b["allowed"], hint=b.get("hint"))
-    if not doc.get("ok"):
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise SuanliError(f"checking the federation failed: {tail[0][:300]}")
+    ask("suanli.federate.runner", env=env, cwd=spec.base_dir, timeout_s=CHECK_TIMEOUT_S, field="app",
+        what="the federation")  # fmt: skip
 
 
 def simulation_cpus(spec: FedSpec, nodes: list[NodeRecord]) -> float:
@@ -191,7 +179,7 @@ def deployment_jobs(spec: FedSpec) -> list[JobSpec]:
     from suanli.federate import deploy
 
     d = spec.deployment
-    address = d.address or f"127.0.0.1:{deploy.free_port()}"
+    address = d.address or f"127.0.0.1:{free_port()}"
     base = {deploy.ADDRESS_ENV: address, deploy.WAIT_ENV: f"{d.wait_s:g}", "PYTHONUNBUFFERED": "1"}
     module = f"{sys.executable} -m suanli.federate.deploy"
     here = [d.superlink_node] if d.superlink_node else []

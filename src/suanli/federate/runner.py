@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from suanli.core.childcheck import answer
 from suanli.core.errors import BadInput
 from suanli.federate.spec import BuiltinApp, FedSpec
 
@@ -153,14 +154,7 @@ def save(arrays: Any, path: Path) -> None:
 def main(argv: list[str]) -> int:
     spec = current_spec()
     if argv[:1] == ["check"]:
-        try:
-            check(spec)
-        except BadInput as e:
-            print(json.dumps({"bad_input": {"field": e.field, "value": str(e.value), "allowed": e.allowed,
-                                            "hint": e.hint}}))  # fmt: skip
-            return 2
-        print(json.dumps({"ok": True}))
-        return 0
+        return answer(lambda: check(spec))
     result = run(spec, float(os.environ.get(CPUS_ENV, "1")))
     print(json.dumps({"federation": result}), flush=True)
     return 0
