@@ -27,6 +27,7 @@ ALLOWED = {
     "federate": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "api", "monitor",
                  "ledger", "train"},
     "serve": {"core", "jobs", "store", "api"},
+    "fuse": {"core", "federate", "compress"},
     "api": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "monitor"},
     "flow": {"core", "catalog", "jobs", "store", "schedule", "run", "estimate", "plan", "api"},
 }

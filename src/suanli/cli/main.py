@@ -20,6 +20,7 @@ from suanli.cli import (
     compress,
     estimate,
     federate,
+    fuse,
     jobs,
     ledger,
     monitor,
@@ -221,6 +222,7 @@ app.command("simulate")(simulate.simulate)
 app.command("compress")(compress.compress)
 app.command("tune")(tune.tune)
 app.command("federate")(federate.federate)
+app.command("fuse")(fuse.fuse)
 app.command("serve")(serve.serve)
 app.command("server")(team.server)
 app.command("login")(team.login)
