@@ -31,6 +31,15 @@ def two_owners(store: Store, t0: float) -> None:
     store.heartbeat("a", now=t0 + 9 * H)  # a lost node's period stays closed
 
 
+def offered(home, vision_cpus: float, nlp_cpus: float) -> tuple[Store, float]:
+    """vision's node a and nlp's node b, offered for the last 4 hours."""
+    store, now = Store(f"sqlite:///{home / 'suanli.db'}"), time.time()
+    store.register_nodes([("a", vision_cpus, 2**34, None, 0)], owners={"a": "vision"}, now=now - 4 * H)
+    store.register_nodes([("b", nlp_cpus, 2**34, None, 0)], owners={"b": "nlp"}, now=now - 4 * H)
+    store.heartbeat("a", also=["b"], now=now)
+    return store, now
+
+
 def test_owners_are_credited_for_the_time_their_nodes_were_offered(db_url):
     store = Store(db_url)
     t0 = time.time() - 10 * H
@@ -51,11 +60,7 @@ def test_owners_are_credited_for_the_time_their_nodes_were_offered(db_url):
 
 
 def test_contribution_weights_give_more_to_those_who_give_more(suanli_home):
-    store = Store(f"sqlite:///{suanli_home / 'suanli.db'}")
-    now = time.time()
-    store.register_nodes([("a", 8.0, 2**30, None, 0)], owners={"a": "vision"}, now=now - 4 * H)
-    store.register_nodes([("b", 2.0, 2**30, None, 0)], owners={"b": "nlp"}, now=now - 4 * H)
-    store.heartbeat("a", also=["b"], now=now)
+    store, now = offered(suanli_home, 8.0, 2.0)
     weights = contribution_weights(store, now)
     assert weights == pytest.approx({"vision": 1.6, "nlp": 0.4})  # 80% and 20% of what was given, x 2
 
@@ -113,11 +118,7 @@ def test_the_live_scheduler_weights_drf_by_contribution(suanli_home):
     from suanli.run.schedconfig import SchedulerConfig, make_policy
     from suanli.run.scheduling import decide_now
 
-    store = Store(f"sqlite:///{suanli_home / 'suanli.db'}")
-    now = time.time()
-    store.register_nodes([("a", 4.0, 2**34, None, 0)], owners={"a": "vision"}, now=now - 4 * H)
-    store.register_nodes([("b", 1.0, 2**34, None, 0)], owners={"b": "nlp"}, now=now - 4 * H)
-    store.heartbeat("a", also=["b"], now=now)
+    store, now = offered(suanli_home, 4.0, 1.0)
     for project in ("nlp", "vision"):
         store.submit_many([parse_spec({"run": "true", "project": project}) for _ in range(5)])
 

@@ -69,6 +69,16 @@ def did_you_mean(value: str, choices: Iterable[str], *, n: int = 3) -> str | Non
     return "did you mean: " + ", ".join(lowered[c] for c in near) + "?"
 
 
+def unknown_node(
+    field: str, name: str, nodes: Iterable[str], allowed: str = "is not a node of the pool"
+) -> BadInput:
+    """The BadInput for a node name the pool does not have: near names, else the nodes there are."""
+    names = sorted(nodes)
+    return BadInput(
+        field, name, allowed, hint=did_you_mean(name, names) or "nodes up: " + (", ".join(names) or "none")
+    )
+
+
 def unreadable(field: str, path: str | Path, err: OSError | UnicodeDecodeError) -> BadInput:
     """The BadInput for a user's file that cannot be read as text: missing, a directory, not allowed,
     or not UTF-8 (located by line and byte offset)."""

@@ -13,17 +13,40 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from suanli.core.errors import BadInput, did_you_mean, unreadable
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+# The name of a part of a spec that becomes part of a job's name (a participant, a replica, a service).
+Name = Annotated[str, AfterValidator(_check_name)]
+
+
+def check_unique(names: list[str], field: str, among: str) -> None:
+    """BadInput naming the first repeated name (`field`[i].name)."""
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise BadInput(f"{field}[{i}].name", name, f"must be unique among {among}")
+        seen.add(name)
+
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64

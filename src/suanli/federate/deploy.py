@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from suanli.core.net import free_port, reachable
+from suanli.core.net import Peer, bind_host, free_port, reachable
 from suanli.federate.spec import FedSpec
 
 ADDRESS_ENV = "SUANLI_FED_ADDRESS"
@@ -104,10 +104,9 @@ def superlink(address: str, wait_s: float) -> int:
     """Flower's SuperLink at `address` until its run has finished (or none came within `wait_s`)."""
     home, env = _flower_home(address)
     port = address.rsplit(":", 1)[1]
-    loopback = address.split(":")[0] in ("127.0.0.1", "localhost")
     proc = subprocess.Popen(
-        [_tool("flower-superlink"), "--insecure", "--isolation", "process", "--host",
-         "127.0.0.1" if loopback else "0.0.0.0", "--port", port, "--disable-runtime-dependency-installation"],
+        [_tool("flower-superlink"), "--insecure", "--isolation", "process", "--host", bind_host(address),
+         "--port", port, "--disable-runtime-dependency-installation"],
         env=env, cwd=home,
     )  # fmt: skip
     started, status = time.monotonic(), None
@@ -143,18 +142,15 @@ def supernode(address: str, index: int, data: str, wait_s: float) -> int:
          "--node-config", str(node_config)],
         env=env, cwd=home,
     )  # fmt: skip
-    started, seen, misses, rc = time.monotonic(), False, 0, 0
+    superlink, rc = Peer(address, wait_s, GONE_AFTER), 0
     try:
         while proc.poll() is None:
             time.sleep(POLL_S)
-            if reachable(address):
-                seen, misses = True, 0
-            elif seen:
-                misses += 1
-                if misses >= GONE_AFTER:
-                    print("SuperNode: the SuperLink has gone; the federation is over", flush=True)
-                    break
-            elif time.monotonic() - started > wait_s:
+            found = superlink.step()
+            if found == "gone":
+                print("SuperNode: the SuperLink has gone; the federation is over", flush=True)
+                break
+            if found == "absent":
                 print(f"SuperNode: no SuperLink at {address} within {wait_s:g} s", file=sys.stderr)
                 rc = 1
                 break

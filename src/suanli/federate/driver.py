@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from suanli.api import Client
 from suanli.core.childcheck import ask
-from suanli.core.errors import BadInput, SuanliError
+from suanli.core.errors import BadInput, SuanliError, unknown_node
 from suanli.core.net import free_port
 from suanli.federate.runner import CPUS_ENV, SPEC_ENV
 from suanli.federate.spec import BuiltinApp, FedSpec
@@ -75,10 +75,7 @@ def check_participants(spec: FedSpec, nodes: list[NodeRecord]) -> None:
     names = {n.name for n in nodes}
     for i, p in enumerate(spec.participants):
         if p.node is not None and p.node not in names:
-            from suanli.core.errors import did_you_mean
-
-            hint = did_you_mean(p.node, names) or "the pool's nodes: " + (", ".join(sorted(names)) or "none")
-            raise BadInput(f"participants[{i}].node", p.node, "is not a node of the pool", hint=hint)
+            raise unknown_node(f"participants[{i}].node", p.node, names)
         path = spec.path(p.data)
         if not path.exists():
             where = f"on node {p.node}" if p.node else "here"
@@ -152,10 +149,7 @@ def check_deployment(spec: FedSpec, nodes: list[NodeRecord]) -> None:
     d = spec.deployment
     names = {n.name for n in nodes}
     if d.superlink_node is not None and d.superlink_node not in names:
-        from suanli.core.errors import did_you_mean
-
-        hint = did_you_mean(d.superlink_node, names) or "nodes up: " + (", ".join(sorted(names)) or "none")
-        raise BadInput("deployment.superlink_node", d.superlink_node, "is not a node of the pool", hint=hint)
+        raise unknown_node("deployment.superlink_node", d.superlink_node, names)
     used = {p.node for p in spec.participants} | {d.superlink_node}
     if d.loopback and len(names) > 1 and (None in used or len(used) > 1):
         raise BadInput(

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -40,23 +39,14 @@ from pydantic import (
 )  # fmt: skip
 
 from suanli.core.errors import BadInput
-from suanli.core.specfile import bad_input_from, read_yaml, with_line
+from suanli.core.net import Address, is_loopback
+from suanli.core.specfile import Name, bad_input_from, check_unique, read_yaml, with_line
 
 _REF = re.compile(r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _check_name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError("must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    return value
-
-
-Name = Annotated[str, AfterValidator(_check_name)]
 
 
 def _check_ref(value: str) -> str:
@@ -178,20 +168,13 @@ class DeploymentSpec(_Strict):
     reserves, and how long the parts, scheduled as separate jobs, wait for each other."""
 
     superlink_node: str | None = None
-    address: str | None = Field(None, pattern=r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$", description="host:port")
+    address: Address | None = Field(None, description="host:port")
     cpus_per_node: float = Field(0.5, gt=0, description="each SuperNode's CPUs (its ClientApps train there)")
     wait_s: float = Field(600.0, gt=0, description="how long the parts wait for each other to start")
 
-    @field_validator("address")
-    @classmethod
-    def _port(cls, v: str | None) -> str | None:
-        if v is not None and not 0 < int(v.rsplit(":", 1)[1]) < 65536:
-            raise ValueError("the port must be 1-65535")
-        return v
-
     @property
     def loopback(self) -> bool:
-        return self.address is None or self.address.split(":")[0] in ("127.0.0.1", "localhost")
+        return is_loopback(self.address)
 
 
 def _app_kind(value: Any) -> str:
@@ -228,11 +211,7 @@ class FedSpec(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> FedSpec:
-        seen: set[str] = set()
-        for i, p in enumerate(self.participants):
-            if p.name in seen:
-                raise BadInput(f"participants[{i}].name", p.name, "must be unique among participants")
-            seen.add(p.name)
+        check_unique([p.name for p in self.participants], "participants", "participants")
         return self
 
     @property

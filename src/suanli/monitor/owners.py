@@ -67,7 +67,7 @@ def owners_report(store: Store, *, since: float | None = None, until: float | No
         for gpus, cpus, _mem in _held(a, a.placement):
             r["consumed_cpu_hours"] += cpus * hours
             r["consumed_gpu_hours"] += gpus * hours
-    for owner, n in _flags(store).items():
+    for owner, n in flag_counts(store).items():
         row(owner)["flags"] = n
     gpu_pool = any(r["contributed_gpu_hours"] > 0 for r in rows.values())
     key = "contributed_gpu_hours" if gpu_pool else "contributed_cpu_hours"
@@ -87,7 +87,7 @@ def owners_report(store: Store, *, since: float | None = None, until: float | No
     }  # fmt: skip
 
 
-def _flags(store: Store) -> dict[str, int]:
+def flag_counts(store: Store) -> dict[str, int]:
     """How many verification verdicts flagged each owner (indexed by the ledger: run/verify.py)."""
     from sqlalchemy import func, select
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from suanli.core.workload import workload_from_dict
 from suanli.jobs.spec import JobSpec
 from suanli.monitor.advice import HISTORY_RUNS, Advice, cpu_advice, gib, memory_advice
+from suanli.monitor.owners import flag_counts
 from suanli.run import verify
 from suanli.run.pool import choose_fitting, discover_local_node, load_pool_config
 from suanli.run.quotas import QuotaGate, check_can_ever_fit
@@ -81,7 +82,7 @@ def admit(
         firsts.append(len(chosen))
         if fitted.verify is not None and verify.GROUP not in fitted.labels:  # two replicas, two owners
             # Owners are across the whole pool, whichever agent admits it (each schedules its own node).
-            chosen += verify.replicas(fitted, store.nodes(), list(verify.flagged_owners(store)))
+            chosen += verify.replicas(fitted, store.nodes(), list(flag_counts(store)))
         else:
             chosen.append(fitted)
     ids = store.submit_many(chosen, key, audit)

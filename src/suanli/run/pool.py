@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suanli.catalog.accelerators import accelerator_from_device_name, canonical_accelerator
-from suanli.core.errors import BadInput, did_you_mean
+from suanli.core.errors import BadInput, unknown_node
 from suanli.core.resources import Resources
 from suanli.core.specfile import bad_input_from, read_yaml, with_line
 from suanli.jobs.spec import JobSpec
@@ -153,8 +153,7 @@ def check_fits_pool(spec: JobSpec, nodes: Sequence[NodeRecord]) -> None:
         names = {n.name for n in nodes}
         for i, name in enumerate(spec.nodes):
             if name not in names:
-                hint = did_you_mean(name, names) or "nodes up: " + (", ".join(sorted(names)) or "none")
-                raise BadInput(f"nodes[{i}]", name, "is not a node of the pool that is up", hint=hint)
+                raise unknown_node(f"nodes[{i}]", name, names, "is not a node of the pool that is up")
         nodes = [n for n in nodes if n.name in spec.nodes]
     want: Resources = spec.resources.to_resources()
     most_cpus = max((n.cpus for n in nodes), default=0)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from suanli.core.errors import BadInput
 from suanli.jobs.spec import JobSpec
+from suanli.monitor.owners import flag_counts
 from suanli.store.records import JobRecord, NodeRecord
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ def settle(store: Store, ledger: LedgerLog, job: JobRecord) -> Verdict | None:
         base = members[0].spec
         try:
             exclude = [r.owner for r in reps]
-            third = choose_nodes(base, nodes, 1, exclude_owners=exclude, flagged=flagged_owners(store))[0]
+            third = choose_nodes(base, nodes, 1, exclude_owners=exclude, flagged=list(flag_counts(store)))[0]
         except BadInput:
             decided = Verdict("unresolved")
         else:
@@ -237,11 +238,3 @@ def _record(ledger: LedgerLog, name: str, token: str, reps: Sequence[Replica], d
         invocation=f"verify/{token}", finished=time.time(),
     )  # fmt: skip
     ledger.append_statements([Item("verification", statement, source=f"verify:{token}")])
-
-
-def flagged_owners(store: Store) -> dict[str, int]:
-    """Owners the ledger has flagged, with how many verdicts flagged each (an owner flagged once is left
-    out of replica choice from then on: the pool's policy)."""
-    from suanli.monitor.owners import _flags
-
-    return _flags(store)

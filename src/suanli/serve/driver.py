@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 
 from suanli.api import Client
 from suanli.core.childcheck import ask
-from suanli.core.errors import BadInput, SuanliError, did_you_mean
-from suanli.core.net import free_port
+from suanli.core.errors import BadInput, SuanliError, unknown_node
+from suanli.core.net import free_port, is_loopback
 from suanli.jobs.spec import JobSpec, parse_spec
-from suanli.serve.spec import INDEX_ENV, SPEC_ENV, EnsembleSpec, is_loopback
+from suanli.serve.spec import INDEX_ENV, SPEC_ENV, EnsembleSpec
 from suanli.store.records import NodeRecord
 
 LABEL = "suanli/serve"
@@ -65,11 +65,8 @@ def check_nodes(spec: EnsembleSpec, nodes: list[NodeRecord]) -> None:
     for where, node in [*places, ("front.node", spec.front.node)]:
         if node is None or node in up:
             continue
-        if node in known:
-            raise BadInput(where, node, "is a node of the pool that is down", hint="nodes up: "
-                           + (", ".join(sorted(up)) or "none"))  # fmt: skip
-        hint = did_you_mean(node, known) or "the pool's nodes: " + (", ".join(sorted(known)) or "none")
-        raise BadInput(where, node, "is not a node of the pool", hint=hint)
+        raise unknown_node(where, node, up, "is a node of the pool that is down" if node in known
+                           else "is not a node of the pool")  # fmt: skip
     for i, r in enumerate(spec.replicas):
         for path in spec.model_files(r):
             if not path.is_file():

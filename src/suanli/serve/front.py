@@ -30,7 +30,8 @@ from contextlib import asynccontextmanager
 import numpy as np
 from fastapi import FastAPI, Request
 
-from suanli.serve.spec import EnsembleSpec, is_loopback, spec_from_env
+from suanli.core.net import bind_host
+from suanli.serve.spec import EnsembleSpec, spec_from_env
 from suanli.serve.vote import Tracker, combine
 
 LATENCIES_KEPT = 10_000
@@ -281,7 +282,7 @@ def main() -> int:
     assert spec.front.address is not None, "the driver resolves the front's address"
     _host, port = spec.front.address.rsplit(":", 1)
     config = uvicorn.Config(
-        build_app(spec), host="127.0.0.1" if is_loopback(spec.front.address) else "0.0.0.0",  # type: ignore[arg-type]
+        build_app(spec), host=bind_host(spec.front.address),  # type: ignore[arg-type]
         port=int(port), log_level="warning", timeout_graceful_shutdown=1, access_log=False,
     )  # fmt: skip
     print(

@@ -16,12 +16,12 @@ import asyncio
 import json
 import os
 import sys
-import time
 
 import numpy as np
 from fastapi import FastAPI, Request
 
-from suanli.serve.spec import INDEX_ENV, EnsembleSpec, is_loopback, spec_from_env
+from suanli.core.net import bind_host
+from suanli.serve.spec import INDEX_ENV, EnsembleSpec, spec_from_env
 
 POLL_S = 1.0
 GONE_AFTER = 3
@@ -40,7 +40,7 @@ def build_app(spec: EnsembleSpec, index: int, on_gone) -> object:  # type: ignor
     from fastapi.responses import JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
 
-    from suanli.core.net import reachable
+    from suanli.core.net import Peer
     from suanli.serve import models
 
     replica = spec.replicas[index]
@@ -49,20 +49,14 @@ def build_app(spec: EnsembleSpec, index: int, on_gone) -> object:  # type: ignor
     row = int(np.prod(spec.input_shape))
 
     async def watch_front() -> None:
-        started, seen, misses = time.monotonic(), False, 0
         address = spec.front.address or ""
+        front = Peer(address, spec.wait_s, GONE_AFTER)
         while True:
             await asyncio.sleep(POLL_S)
-            if await asyncio.to_thread(reachable, address):
-                seen, misses = True, 0
-            elif seen:
-                misses += 1
-                if misses >= GONE_AFTER:
-                    print(f"replica {replica.name}: the front at {address} has gone; ending", flush=True)
-                    on_gone()
-                    return
-            elif time.monotonic() - started > spec.wait_s:
-                print(f"replica {replica.name}: no front at {address} within {spec.wait_s:g} s", flush=True)
+            found = await asyncio.to_thread(front.step)
+            if found is not None:
+                why = "has gone" if found == "gone" else f"did not answer within {spec.wait_s:g} s"
+                print(f"replica {replica.name}: the front at {address} {why}; ending", flush=True)
                 on_gone()
                 return
 
@@ -123,7 +117,7 @@ def main() -> int:
 
     app = build_app(spec, index, on_gone)
     config = uvicorn.Config(
-        app, host="127.0.0.1" if is_loopback(replica.address) else "0.0.0.0", port=int(port),  # type: ignore[arg-type]
+        app, host=bind_host(replica.address), port=int(port),  # type: ignore[arg-type]
         log_level="warning", timeout_graceful_shutdown=1, access_log=False,
     )  # fmt: skip
     server = uvicorn.Server(config)

@@ -25,12 +25,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from suanli.core.errors import BadInput
-from suanli.core.specfile import bad_input_from, read_yaml, with_line
+from suanli.core.net import Address
+from suanli.core.specfile import Name, bad_input_from, check_unique, read_yaml, with_line
 
 SPEC_ENV = "SUANLI_SERVE_SPEC"  # the resolved spec (JSON), as the front and each replica read it
 INDEX_ENV = "SUANLI_SERVE_REPLICA"  # which replica a replica job is
-ADDRESS = r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _REF = re.compile(r"^[^:\s]+\.py:[A-Za-z_][A-Za-z0-9_.]*$")
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 MAX_INPUT_VALUES = 1_000_000  # one row's values; a larger row is not what this serves
@@ -38,22 +37,6 @@ MAX_INPUT_VALUES = 1_000_000  # one row's values; a larger row is not what this 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _address(v: str | None) -> str | None:
-    if v is not None and not 0 < int(v.rsplit(":", 1)[1]) < 65536:
-        raise ValueError("the port must be 1-65535")
-    return v
-
-
-def _check_name(v: str) -> str:
-    if not _NAME.match(v):
-        raise ValueError("must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    return v
-
-
-def is_loopback(address: str | None) -> bool:
-    return address is None or address.split(":")[0] in ("127.0.0.1", "localhost")
 
 
 def model_kind(model: str) -> str:
@@ -68,19 +51,14 @@ class Replica(_Strict):
     malicious replica (tests and benchmarks only): `wrong_labels` answers a label other than its model's,
     confidently; `no_answer` holds every request past the front's timeout."""
 
-    name: str
+    name: Name
     node: str | None = None
     model: str = Field(description="file.onnx, a TorchScript file (.pt/.pth/.ts), or file.py:factory")
     weights: str | None = Field(None, description="a state dict for a file.py:factory model")
     weight: float = Field(1.0, gt=0, le=1e6)
-    address: str | None = Field(None, pattern=ADDRESS, description="host:port it serves at")
+    address: Address | None = Field(None, description="host:port it serves at")
     cpus: float = Field(0.25, gt=0, le=1024)
     attack: Literal["none", "wrong_labels", "no_answer"] = "none"
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _check_name(v)
 
     @field_validator("model")
     @classmethod
@@ -90,11 +68,6 @@ class Replica(_Strict):
         if ":" not in v and not (v.lower().endswith(".onnx") or v.lower().endswith(TORCHSCRIPT_SUFFIXES)):
             raise ValueError("must be a .onnx file, a TorchScript file (.pt/.pth/.ts) or file.py:factory")
         return v
-
-    @field_validator("address")
-    @classmethod
-    def _port(cls, v: str | None) -> str | None:
-        return _address(v)
 
 
 class DropRule(_Strict):
@@ -112,20 +85,15 @@ class DropRule(_Strict):
 class Front(_Strict):
     """The service users call: where it listens and what it reserves."""
 
-    address: str | None = Field(None, pattern=ADDRESS, description="host:port (default 127.0.0.1:<free>)")
+    address: Address | None = Field(None, description="host:port (default 127.0.0.1:<free>)")
     node: str | None = None
     cpus: float = Field(0.5, gt=0, le=1024)
     max_rows: int = Field(1024, ge=1, le=1_000_000, description="rows in one request at most")
     report_s: float = Field(5.0, gt=0, description="how often latency and throughput are logged")
 
-    @field_validator("address")
-    @classmethod
-    def _port(cls, v: str | None) -> str | None:
-        return _address(v)
-
 
 class EnsembleSpec(_Strict):
-    name: str = "ensemble"
+    name: Name = "ensemble"
     vote: Literal["majority", "soft"] = "majority"
     input_shape: list[int] = Field(min_length=1, max_length=8)
     input_dtype: Literal["float32"] = "float32"
@@ -138,11 +106,6 @@ class EnsembleSpec(_Strict):
     project: str | None = None
     envs: dict[str, str] = Field(default_factory=dict)
     base_dir: str = Field(".", description="set from the file's folder; relative paths start here")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _check_name(v)
 
     @field_validator("input_shape")
     @classmethod
@@ -158,11 +121,8 @@ class EnsembleSpec(_Strict):
 
     @model_validator(mode="after")
     def _whole(self) -> EnsembleSpec:
-        seen: set[str] = set()
+        check_unique([r.name for r in self.replicas], "replicas", "replicas")
         for i, r in enumerate(self.replicas):
-            if r.name in seen:
-                raise BadInput(f"replicas[{i}].name", r.name, "must be unique among replicas")
-            seen.add(r.name)
             if r.weights is not None and model_kind(r.model) != "factory":
                 raise BadInput(
                     f"replicas[{i}].weights", r.weights, "is read only for a file.py:factory model",
